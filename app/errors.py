@@ -1,0 +1,61 @@
+"""Domain errors. The CLI maps them to exit codes and the HTTP layer to status codes."""
+
+from __future__ import annotations
+
+
+class PlaybookError(Exception):
+    """Base class for every error the assistant reports to a person."""
+
+    exit_code = 1
+    http_status = 500
+
+
+class InvalidQuestion(PlaybookError):
+    """The question is empty, too long or otherwise unusable."""
+
+    exit_code = 2
+    http_status = 422
+
+
+class KnowledgeError(PlaybookError):
+    """A knowledge file is broken: the message names the file, the line and the problem."""
+
+    exit_code = 3
+    http_status = 422
+
+    def __init__(self, file: str, line: int | None, problem: str) -> None:
+        self.file = file
+        self.line = line
+        self.problem = problem
+        where = f"{file}:{line}" if line is not None else file
+        super().__init__(f"{where}: {problem}")
+
+
+class EntryNotFound(PlaybookError):
+    exit_code = 4
+    http_status = 404
+
+    def __init__(self, entry_id: str) -> None:
+        self.entry_id = entry_id
+        super().__init__(f"no entry with id {entry_id!r}")
+
+
+class IndexInvalid(PlaybookError):
+    """The built index is missing, stale or corrupt (the engine rebuilds; the CLI reports)."""
+
+    exit_code = 5
+    http_status = 503
+
+
+class ModelError(PlaybookError):
+    """The local embedding model cannot be found or loaded."""
+
+    exit_code = 6
+    http_status = 503
+
+
+class EngineNotReady(PlaybookError):
+    """The engine is still loading or rebuilding its index."""
+
+    exit_code = 7
+    http_status = 503

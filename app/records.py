@@ -1,0 +1,80 @@
+"""The shared vocabulary: a playbook entry, a ranked match, an answer."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+
+@dataclass(frozen=True)
+class SourceRef:
+    """Where a piece of knowledge came from: a file and a 1-based line."""
+
+    file: str
+    line: int
+
+    def __str__(self) -> str:
+        return f"{self.file}:{self.line}"
+
+
+@dataclass(frozen=True)
+class Variant:
+    """A duplicate card merged into an entry, kept for provenance (e.g. a typo'd twin)."""
+
+    question: str
+    answer: str
+    source: SourceRef
+    note: str = ""
+
+
+@dataclass(frozen=True)
+class Entry:
+    """One playbook card: the policy answer, the macro to send, and how agents ask for it."""
+
+    id: str
+    question: str
+    answer: str
+    macro: str | None = None
+    alternates: tuple[str, ...] = ()
+    tags: tuple[str, ...] = ()
+    source: SourceRef | None = None
+    variants: tuple[Variant, ...] = ()
+
+
+@dataclass(frozen=True)
+class ReviewItem:
+    """A line from a flashcard export that could not be turned into an entry on its own."""
+
+    text: str
+    source: SourceRef
+    reason: str
+
+
+@dataclass(frozen=True)
+class Match:
+    """An entry ranked for a query. `score` is the raw similarity; `confidence` is calibrated."""
+
+    entry: Entry
+    score: float
+    confidence: float
+    matched_text: str
+
+
+@dataclass(frozen=True)
+class Answer:
+    """The engine's reply to one question.
+
+    `matched` is False when no entry is confident enough; `best` is then None and
+    `alternatives` holds the closest entries as suggestions.
+    """
+
+    question: str
+    matched: bool
+    best: Match | None
+    ambiguous: bool
+    alternatives: tuple[Match, ...] = field(default=())
+
+    @property
+    def confidence(self) -> float:
+        if self.best is not None:
+            return self.best.confidence
+        return self.alternatives[0].confidence if self.alternatives else 0.0
