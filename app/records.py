@@ -78,3 +78,12 @@ class Answer:
         if self.best is not None:
             return self.best.confidence
         return self.alternatives[0].confidence if self.alternatives else 0.0
+
+
+def confidence_band(confidence: float) -> str:
+    """How agents should read a confidence: act on high, double-check medium, distrust low."""
+    if confidence >= 0.8:
+        return "high"
+    if confidence >= 0.5:
+        return "medium"
+    return "low"

@@ -1,0 +1,142 @@
+"""The `playbook` command: thin commands over the library. Errors become a message and an exit code."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+import click
+
+from app.config import Settings
+from app.errors import PlaybookError
+from app.records import Answer, confidence_band
+
+
+class PlaybookGroup(click.Group):
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except PlaybookError as exc:
+            click.echo(f"error: {exc}", err=True)
+            sys.exit(exc.exit_code)
+
+
+@click.group(cls=PlaybookGroup)
+@click.option("--knowledge-dir", type=click.Path(path_type=Path), default=None,
+              help="Knowledge folder (default: PLAYBOOK_KNOWLEDGE_DIR or ./knowledge).")
+@click.option("--index-dir", type=click.Path(path_type=Path), default=None,
+              help="Index folder (default: PLAYBOOK_INDEX_DIR or ./index).")
+@click.pass_context
+def main(ctx: click.Context, knowledge_dir: Path | None, index_dir: Path | None) -> None:
+    """Playbook Assistant: answers support questions from the playbook, locally."""
+    overrides: dict[str, Any] = {}
+    if knowledge_dir is not None:
+        overrides["knowledge_dir"] = knowledge_dir
+    if index_dir is not None:
+        overrides["index_dir"] = index_dir
+    ctx.obj = Settings(**overrides)
+
+
+def open_engine(settings: Settings) -> Any:
+    from app.engine import Engine
+
+    return Engine.open(settings)
+
+
+@main.command("import")
+@click.argument("export", type=click.Path(path_type=Path))
+@click.pass_obj
+def import_command(settings: Settings, export: Path) -> None:
+    """Read a flashcard export (alternating lines or question<TAB>answer) into playbook.yaml."""
+    from app.flashcards import merge_export, parse_export
+    from app.knowledge import PLAYBOOK_FILE, KnowledgeBase, load_knowledge, save_playbook
+
+    target = settings.knowledge_dir / PLAYBOOK_FILE
+    knowledge = load_knowledge(target) if target.exists() else KnowledgeBase(entries=())
+    merged, report = merge_export(knowledge, parse_export(export))
+    save_playbook(merged, target)
+    for finding in report.findings:
+        click.echo(str(finding))
+    click.echo(f"{len(report.added)} added, {len(report.unchanged)} unchanged, "
+               f"{len(merged.needs_review)} waiting in needs_review -> {target}")
+
+
+@main.command()
+@click.option("--force", is_flag=True, help="Rebuild even if the index is up to date.")
+@click.pass_obj
+def build(settings: Settings, force: bool) -> None:
+    """Embed the knowledge into the index (only changed texts are encoded again)."""
+    from app.engine import Engine, load_embedder
+
+    engine = Engine(settings, load_embedder(settings))
+    report = engine.load(force_rebuild=force, show_progress=True)
+    verb = "built" if report.action == "built" else "up to date:"
+    click.echo(f"index {verb} {report.entries} entries, {report.vectors} vectors "
+               f"in {report.seconds:.1f}s" + (f" ({report.reason})" if report.reason else ""))
+
+
+def render_answer(answer: Answer) -> str:
+    lines = []
+    if answer.best is not None:
+        entry = answer.best.entry
+        lines.append(f"Answer:     {entry.answer}")
+        if entry.macro:
+            lines.append(f"Macro:      {entry.macro}")
+        lines.append(f"Matched:    {entry.question}  [{entry.id}]")
+        band = confidence_band(answer.confidence)
+        lines.append(f"Confidence: {answer.confidence:.0%} ({band})"
+                     + ("  - ambiguous, check the alternatives" if answer.ambiguous else ""))
+        if answer.alternatives:
+            lines.append("Also close:")
+    else:
+        lines.append(f"No confident match (best guess {answer.confidence:.0%}). Closest entries:")
+    for match in answer.alternatives:
+        lines.append(f"  - {match.entry.question}  [{match.entry.id}] {match.confidence:.0%}")
+    return "\n".join(lines)
+
+
+@main.command()
+@click.argument("question")
+@click.option("--top-k", default=None, type=click.IntRange(0, 20), help="Alternatives to show.")
+@click.option("--tag", "tags", multiple=True, help="Only entries with this tag (repeatable).")
+@click.option("--json", "as_json", is_flag=True, help="Print the API's JSON shape.")
+@click.pass_obj
+def ask(settings: Settings, question: str, top_k: int | None, tags: tuple[str, ...],
+        as_json: bool) -> None:
+    """Answer one question from the playbook."""
+    from app.schemas import AnswerOut
+
+    answer = open_engine(settings).ask(question, top_k=top_k, tags=tags)
+    if as_json:
+        click.echo(json.dumps(AnswerOut.from_answer(answer).model_dump(), ensure_ascii=False,
+                              indent=2))
+    else:
+        click.echo(render_answer(answer))
+
+
+@main.command()
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", default=8000, show_default=True, type=int)
+@click.option("--workers", default=1, show_default=True, type=int)
+@click.pass_obj
+def serve(settings: Settings, host: str, port: int, workers: int) -> None:
+    """Serve the chat and the JSON API."""
+    import logging
+    import os
+
+    import uvicorn
+
+    if workers == 1:
+        from app.web import create_app
+
+        logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+        app = create_app(settings, open_engine(settings))
+        uvicorn.run(app, host=host, port=port, log_level="info")
+        return
+    # Each worker builds its own app from the environment; pass the CLI's folders along.
+    os.environ["PLAYBOOK_KNOWLEDGE_DIR"] = str(settings.knowledge_dir)
+    os.environ["PLAYBOOK_INDEX_DIR"] = str(settings.index_dir)
+    uvicorn.run("app.main:make_app", factory=True, host=host, port=port, workers=workers,
+                log_level="info")

@@ -1,0 +1,182 @@
+"""The one object the web, Slack and CLI adapters talk to: ask, search, entries, reload."""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+import unicodedata
+from collections.abc import Collection
+from dataclasses import dataclass
+from typing import Any
+
+from app.config import Settings
+from app.embedder import Embedder, SentenceTransformerEmbedder
+from app.errors import EntryNotFound, IndexInvalid, InvalidQuestion, ModelError
+from app.glossary import Glossary
+from app.index import LoadedIndex, build_index, embedding_space, load_index, staleness
+from app.knowledge import KnowledgeBase, load_knowledge
+from app.ranker import Ranker, to_answer, to_matches
+from app.records import Answer, Entry, Match
+
+log = logging.getLogger("playbook.engine")
+
+
+def load_embedder(settings: Settings) -> Embedder:
+    """ONNX Runtime when it can be had (fast, no torch import), otherwise torch."""
+    model_path = settings.resolved_model_path()
+    if settings.encoder in ("auto", "onnx"):
+        try:
+            from app.onnx_embedder import load_onnx_embedder
+
+            return load_onnx_embedder(model_path, settings.index_dir / "onnx",
+                                      threads=settings.threads, quantize=settings.quantize)
+        except (ImportError, ModelError) as exc:
+            if settings.encoder == "onnx":
+                raise ModelError(f"the ONNX encoder is unavailable: {exc}") from exc
+            log.warning("ONNX encoder unavailable (%s); using torch", exc)
+    return SentenceTransformerEmbedder(model_path, threads=settings.threads)
+
+
+def clean_question(text: str, max_chars: int) -> str:
+    question = text.strip()
+    if not question:
+        raise InvalidQuestion("the question is empty")
+    if len(question) > max_chars:
+        raise InvalidQuestion(f"the question is {len(question)} characters long; "
+                              f"the limit is {max_chars}")
+    if any(unicodedata.category(c) == "Cc" and c not in "\t\n\r" for c in question):
+        raise InvalidQuestion("the question contains control characters")
+    return " ".join(question.split())
+
+
+@dataclass(frozen=True)
+class _State:
+    """Everything one answer needs, swapped as a whole so a request sees one consistent index."""
+
+    knowledge: KnowledgeBase
+    index: LoadedIndex
+    ranker: Ranker
+    glossary: Glossary
+    entries_by_id: dict[str, Entry]
+
+
+@dataclass(frozen=True)
+class LoadReport:
+    action: str  # "loaded" or "built"
+    reason: str
+    seconds: float
+    entries: int
+    vectors: int
+
+
+class Engine:
+    def __init__(self, settings: Settings, embedder: Embedder) -> None:
+        self.settings = settings
+        self.embedder = embedder
+        self._state: _State | None = None
+        self._reload_lock = threading.Lock()
+        self.busy = False
+
+    @classmethod
+    def open(cls, settings: Settings, embedder: Embedder | None = None) -> Engine:
+        engine = cls(settings, embedder or load_embedder(settings))
+        engine.load()
+        return engine
+
+    # ------------------------------------------------------------ loading
+
+    def load(self, force_rebuild: bool = False, show_progress: bool = False) -> LoadReport:
+        """Read the knowledge, use the built index if it matches, otherwise rebuild it; swap in
+        the result. A broken knowledge file raises and leaves the serving state untouched."""
+        with self._reload_lock:
+            self.busy = True
+            try:
+                return self._load(force_rebuild, show_progress)
+            finally:
+                self.busy = False
+
+    def _load(self, force_rebuild: bool, show_progress: bool) -> LoadReport:
+        started = time.perf_counter()
+        knowledge = load_knowledge(self.settings.knowledge_dir)
+        index_dir = self.settings.index_dir
+        reason = "rebuild requested" if force_rebuild else ""
+        index: LoadedIndex | None = None
+        if not force_rebuild:
+            try:
+                index = load_index(index_dir)
+                reason = staleness(index, knowledge, embedding_space(self.embedder)) or ""
+            except IndexInvalid as exc:
+                reason = str(exc)
+        if index is None or reason:
+            log.info("building the index: %s", reason)
+            index = build_index(knowledge, self.embedder, index_dir, show_progress=show_progress)
+            action = "built"
+        else:
+            action = "loaded"
+        self._state = _State(
+            knowledge=knowledge,
+            index=index,
+            ranker=Ranker(index, knowledge.entries),
+            glossary=Glossary(knowledge.glossary),
+            entries_by_id={e.id: e for e in knowledge.entries},
+        )
+        return LoadReport(action, reason, time.perf_counter() - started,
+                          len(knowledge.entries), index.manifest.vector_count)
+
+    @property
+    def ready(self) -> bool:
+        return self._state is not None and not self.busy
+
+    def _current(self) -> _State:
+        state = self._state
+        if state is None:
+            raise IndexInvalid("the engine has not loaded an index yet")
+        return state
+
+    # ------------------------------------------------------------ questions
+
+    def ask(self, question: str, top_k: int | None = None, tags: Collection[str] = ()) -> Answer:
+        state = self._current()
+        text = clean_question(question, self.settings.max_question_chars)
+        alternatives = self.settings.top_k if top_k is None else top_k
+        ranked = state.ranker.rank(self._encode(state, text), alternatives + 1, tags)
+        return to_answer(text, ranked, state.index.manifest.calibration, alternatives)
+
+    def search(self, query: str, k: int = 5, tags: Collection[str] = ()) -> list[Match]:
+        state = self._current()
+        text = clean_question(query, self.settings.max_question_chars)
+        ranked = state.ranker.rank(self._encode(state, text), k, tags)
+        return to_matches(ranked, state.index.manifest.calibration)
+
+    def _encode(self, state: _State, text: str) -> Any:
+        return self.embedder.encode([state.glossary.expand(text)])[0]
+
+    # ------------------------------------------------------------ browsing
+
+    @property
+    def knowledge(self) -> KnowledgeBase:
+        return self._current().knowledge
+
+    def entries(self) -> tuple[Entry, ...]:
+        return self._current().knowledge.entries
+
+    def entry(self, entry_id: str) -> Entry:
+        found = self._current().entries_by_id.get(entry_id)
+        if found is None:
+            raise EntryNotFound(entry_id)
+        return found
+
+    def health(self) -> dict[str, Any]:
+        state = self._current()
+        manifest = state.index.manifest
+        return {
+            "status": "ok" if not self.busy else "reloading",
+            "entries": manifest.entry_count,
+            "vectors": manifest.vector_count,
+            "model": manifest.model,
+            "encoder": self.embedder.encoder,
+            "knowledge_hash": manifest.knowledge_hash,
+            "index_built_at": manifest.built_at,
+            "index_type": manifest.index_type,
+        }

@@ -1,0 +1,267 @@
+"""Build, save and load the self-describing vector index.
+
+Layout of an index folder:
+    CURRENT                 name of the build in use (replaced atomically)
+    builds/<build-id>/      vectors.faiss, rows.jsonl, manifest.json
+    embedding-cache.sqlite3 text -> vector cache shared by builds
+
+A build is written to its own new folder and only then made current, so a crash or a kill
+mid-build leaves the previous index intact and served. The manifest records the model,
+dimension, counts, knowledge hash, library versions, calibration and a sha256 of each file;
+loading refuses any mismatch instead of guessing.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import platform
+import shutil
+import tempfile
+import time
+import uuid
+from dataclasses import dataclass
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+import faiss
+import numpy as np
+import numpy.typing as npt
+
+from app.calibration import MAX_HELD_OUT, Calibration, fit_calibration, held_out_features
+from app.embedder import Embedder, Vectors
+from app.embedding_cache import EmbeddingCache
+from app.errors import IndexInvalid
+from app.glossary import Glossary
+from app.knowledge import KnowledgeBase, write_atomic
+
+FORMAT_VERSION = 1
+CURRENT_FILE = "CURRENT"
+BUILDS_DIR = "builds"
+CACHE_FILE = "embedding-cache.sqlite3"
+FILES = ("vectors.faiss", "rows.jsonl")
+# Exact search stays fast (under a millisecond) up to about this many vectors; above it the
+# index is HNSW, checked for recall against exact search when built.
+FLAT_MAX_VECTORS = 20_000
+KEEP_BUILDS = 2
+
+
+@dataclass(frozen=True)
+class Row:
+    """One indexed text: which entry it belongs to and whether it is the question or an alternate."""
+
+    entry_id: str
+    kind: str
+    text: str
+
+
+@dataclass(frozen=True)
+class Manifest:
+    format: int
+    build_id: str
+    model: str
+    encoder: str
+    space: str
+    dimension: int
+    entry_count: int
+    vector_count: int
+    knowledge_hash: str
+    built_at: str
+    index_type: str
+    calibration: Calibration
+    versions: dict[str, str]
+    files: dict[str, str]
+
+    def to_json(self) -> str:
+        data = {**self.__dict__, "calibration": self.calibration.to_dict()}
+        return json.dumps(data, indent=2, sort_keys=True)
+
+    @classmethod
+    def from_json(cls, text: str) -> Manifest:
+        data = json.loads(text)
+        data["calibration"] = Calibration(**data["calibration"])
+        return cls(**data)
+
+
+@dataclass(frozen=True)
+class LoadedIndex:
+    manifest: Manifest
+    rows: tuple[Row, ...]
+    vectors: Any  # a faiss.Index; inner product on unit vectors = cosine similarity
+    path: Path
+
+
+def embedding_space(embedder: Embedder) -> str:
+    """Vectors are interchangeable only within one space: same model, equivalent runtime.
+    torch and ONNX fp32 give the same vectors (cosine >= 0.9999); int8 does not."""
+    if embedder.encoder in ("torch", "onnx-fp32"):
+        return embedder.identity
+    return f"{embedder.identity}#{embedder.encoder}"
+
+
+def index_rows(kb: KnowledgeBase, glossary: Glossary) -> list[Row]:
+    """Every entry's question and alternates, with abbreviations spelled out, grouped by entry."""
+    rows: list[Row] = []
+    for entry in kb.entries:
+        rows.append(Row(entry.id, "question", glossary.expand(entry.question)))
+        rows.extend(Row(entry.id, "alternate", glossary.expand(a)) for a in entry.alternates)
+    return rows
+
+
+def _versions() -> dict[str, str]:
+    versions = {"python": platform.python_version()}
+    for package in ("faiss-cpu", "numpy", "sentence-transformers", "onnxruntime", "torch"):
+        try:
+            versions[package] = metadata.version(package)
+        except metadata.PackageNotFoundError:
+            continue
+    return versions
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        while chunk := handle.read(1 << 20):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def _vector_index(vectors: Vectors) -> tuple[Any, str]:
+    dimension = vectors.shape[1]
+    if len(vectors) <= FLAT_MAX_VECTORS:
+        index = faiss.IndexFlatIP(dimension)
+        index.add(vectors)
+        return index, "flat"
+    from app.hnsw import build_hnsw
+
+    return build_hnsw(vectors), "hnsw"
+
+
+def _calibrate(
+    vectors: Vectors, rows: list[Row], kb: KnowledgeBase, negatives: Vectors
+) -> Calibration:
+    entry_number = {e.id: i for i, e in enumerate(kb.entries)}
+    row_entry = np.array([entry_number[r.entry_id] for r in rows], dtype=np.int64)
+    held_out = np.array([i for i, r in enumerate(rows) if r.kind == "alternate"], dtype=np.int64)
+    if len(held_out) > MAX_HELD_OUT:
+        held_out = np.sort(np.random.default_rng(0).choice(held_out, MAX_HELD_OUT, replace=False))
+    scores, margins, correct = held_out_features(vectors, row_entry, held_out, negatives)
+    return fit_calibration(scores, margins, correct)
+
+
+def build_index(
+    kb: KnowledgeBase,
+    embedder: Embedder,
+    index_dir: Path,
+    show_progress: bool = False,
+) -> LoadedIndex:
+    """Embed the knowledge (through the cache), calibrate, write a new build, make it current."""
+    if not kb.entries:
+        raise IndexInvalid("the knowledge base has no entries to index")
+    glossary = Glossary(kb.glossary)
+    rows = index_rows(kb, glossary)
+    space = embedding_space(embedder)
+    cache = EmbeddingCache(index_dir / CACHE_FILE)
+
+    def encode(texts: Any) -> Vectors:
+        if show_progress and len(texts) > 200:
+            from tqdm import tqdm
+
+            chunks = [texts[i : i + 256] for i in range(0, len(texts), 256)]
+            parts = [embedder.encode(c) for c in tqdm(chunks, desc="embedding", unit="batch")]
+            return np.vstack(parts)
+        return embedder.encode(texts)
+
+    vectors, _ = cache.encode(space, embedder.dimension, [r.text for r in rows], encode)
+    oos_texts = [glossary.expand(t) for t in kb.out_of_scope]
+    negatives, _ = cache.encode(space, embedder.dimension, oos_texts, encode)
+    calibration = _calibrate(vectors, rows, kb, negatives)
+    vector_index, index_type = _vector_index(vectors)
+
+    build_id = time.strftime("%Y%m%dT%H%M%S") + "-" + uuid.uuid4().hex[:8]
+    builds = index_dir / BUILDS_DIR
+    builds.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=".staging-", dir=builds))
+    try:
+        faiss.write_index(vector_index, str(staging / "vectors.faiss"))
+        with (staging / "rows.jsonl").open("w", encoding="utf-8") as handle:
+            for row in rows:
+                handle.write(json.dumps(row.__dict__, ensure_ascii=False) + "\n")
+        manifest = Manifest(
+            format=FORMAT_VERSION,
+            build_id=build_id,
+            model=embedder.identity,
+            encoder=embedder.encoder,
+            space=space,
+            dimension=embedder.dimension,
+            entry_count=len(kb.entries),
+            vector_count=len(rows),
+            knowledge_hash=kb.content_hash(),
+            built_at=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+            index_type=index_type,
+            calibration=calibration,
+            versions=_versions(),
+            files={name: _sha256(staging / name) for name in FILES},
+        )
+        (staging / "manifest.json").write_text(manifest.to_json(), encoding="utf-8")
+        for name in (*FILES, "manifest.json"):
+            with (staging / name).open("rb") as handle:
+                os.fsync(handle.fileno())
+        os.replace(staging, builds / build_id)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+    write_atomic(index_dir / CURRENT_FILE, build_id + "\n")
+    _remove_old_builds(builds, keep=build_id)
+    return LoadedIndex(manifest, tuple(rows), vector_index, builds / build_id)
+
+
+def _remove_old_builds(builds: Path, keep: str) -> None:
+    done = sorted((p for p in builds.iterdir() if p.is_dir() and not p.name.startswith(".")),
+                  key=lambda p: p.name)
+    for old in [p for p in done if p.name != keep][: -(KEEP_BUILDS - 1) or None]:
+        shutil.rmtree(old, ignore_errors=True)
+
+
+def load_index(index_dir: Path) -> LoadedIndex:
+    """Load the current build, verifying every file against the manifest."""
+    try:
+        build_id = (index_dir / CURRENT_FILE).read_text(encoding="utf-8").strip()
+    except FileNotFoundError as exc:
+        raise IndexInvalid(f"no index built yet in {index_dir}") from exc
+    path = index_dir / BUILDS_DIR / build_id
+    try:
+        manifest = Manifest.from_json((path / "manifest.json").read_text(encoding="utf-8"))
+    except FileNotFoundError as exc:
+        raise IndexInvalid(f"index build {build_id} has no manifest") from exc
+    except (ValueError, TypeError, KeyError) as exc:
+        raise IndexInvalid(f"index build {build_id} has an unreadable manifest: {exc}") from exc
+    if manifest.format != FORMAT_VERSION:
+        raise IndexInvalid(f"index format {manifest.format}, this version reads {FORMAT_VERSION}")
+    for name in FILES:
+        file = path / name
+        if not file.exists() or _sha256(file) != manifest.files.get(name):
+            raise IndexInvalid(f"index file {file} is missing or corrupt (checksum mismatch)")
+    rows = tuple(Row(**json.loads(line)) for line in
+                 (path / "rows.jsonl").read_text(encoding="utf-8").splitlines())
+    vectors = faiss.read_index(str(path / "vectors.faiss"))
+    if vectors.ntotal != manifest.vector_count or len(rows) != manifest.vector_count:
+        raise IndexInvalid(f"index build {build_id} holds {vectors.ntotal} vectors, "
+                           f"manifest says {manifest.vector_count}")
+    return LoadedIndex(manifest, rows, vectors, path)
+
+
+def staleness(index: LoadedIndex, kb: KnowledgeBase, space: str) -> str | None:
+    """Why this index must not serve this knowledge with this embedder, or None if it may."""
+    if index.manifest.knowledge_hash != kb.content_hash():
+        return "the knowledge changed since the index was built"
+    if index.manifest.space != space:
+        return f"the index was built with {index.manifest.space}, the engine uses {space}"
+    return None
+
+
+def row_entries(rows: tuple[Row, ...] | list[Row], entry_ids: list[str]) -> npt.NDArray[np.int64]:
+    number = {entry_id: i for i, entry_id in enumerate(entry_ids)}
+    return np.array([number[r.entry_id] for r in rows], dtype=np.int64)

@@ -1,0 +1,87 @@
+"""Ranking: nearest indexed texts -> entries (best text per entry) -> a calibrated answer."""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Sequence
+from dataclasses import dataclass
+
+import faiss
+import numpy as np
+
+from app.calibration import Calibration
+from app.embedder import Vectors
+from app.index import LoadedIndex, row_entries
+from app.records import Answer, Entry, Match
+
+# Exhaustive over small indexes; over large ones, the best entries are among the top rows.
+SEARCH_ROWS = 256
+
+
+@dataclass(frozen=True)
+class Scored:
+    entry: Entry
+    score: float
+    matched_text: str
+
+
+class Ranker:
+    def __init__(self, index: LoadedIndex, entries: Sequence[Entry]) -> None:
+        self.index = index
+        self.entries = tuple(entries)
+        self._row_entry = row_entries(index.rows, [e.id for e in self.entries])
+        self._rows_by_tag: dict[str, np.ndarray] = {}
+        for tag in {t for e in self.entries for t in e.tags}:
+            ids = [i for i, e in enumerate(self.entries) if tag in e.tags]
+            self._rows_by_tag[tag] = np.flatnonzero(np.isin(self._row_entry, ids))
+
+    def rank(self, query: Vectors, limit: int, tags: Collection[str] = ()) -> list[Scored]:
+        """Entries by their best-matching text, best first, at most `limit` of them."""
+        total = self.index.vectors.ntotal
+        k = total if total <= 2048 else min(total, max(SEARCH_ROWS, limit * 8))
+        params = None
+        if tags:
+            allowed = [self._rows_by_tag[t] for t in tags if t in self._rows_by_tag]
+            if not allowed:
+                return []
+            selected = np.unique(np.concatenate(allowed)).astype(np.int64)
+            params = faiss.SearchParameters(sel=faiss.IDSelectorBatch(selected))
+            k = min(k, len(selected))
+        scores, rows = self.index.vectors.search(query.reshape(1, -1), k, params=params)
+        ranked: list[Scored] = []
+        seen: set[int] = set()
+        for score, row in zip(scores[0].tolist(), rows[0].tolist(), strict=True):
+            if row < 0:
+                continue
+            entry_number = int(self._row_entry[row])
+            if entry_number in seen:
+                continue
+            seen.add(entry_number)
+            ranked.append(Scored(self.entries[entry_number], score,
+                                 self.index.rows[row].text))
+            if len(ranked) == limit:
+                break
+        return ranked
+
+
+def to_matches(ranked: Sequence[Scored], calibration: Calibration) -> list[Match]:
+    """Each entry's confidence uses its margin over the best *other* entry."""
+    matches = []
+    for i, item in enumerate(ranked):
+        others = [r.score for j, r in enumerate(ranked) if j != i][:1]
+        margin = item.score - (others[0] if others else 0.0)
+        matches.append(Match(item.entry, item.score, calibration.confidence(item.score, margin),
+                             item.matched_text))
+    return matches
+
+
+def to_answer(
+    question: str, ranked: Sequence[Scored], calibration: Calibration, alternatives: int
+) -> Answer:
+    matches = to_matches(ranked, calibration)
+    if not matches:
+        return Answer(question, matched=False, best=None, ambiguous=False)
+    best = matches[0]
+    ambiguous = len(matches) > 1 and best.score - matches[1].score < calibration.ambiguity_margin
+    if best.confidence >= calibration.threshold:
+        return Answer(question, True, best, ambiguous, tuple(matches[1 : 1 + alternatives]))
+    return Answer(question, False, None, ambiguous, tuple(matches[:alternatives]))

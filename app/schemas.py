@@ -1,0 +1,119 @@
+"""The JSON shapes of the API (and of `playbook ask --json`), built from the core records."""
+
+from __future__ import annotations
+
+from pydantic import BaseModel, Field
+
+from app.records import Answer, Entry, Match
+
+MAX_TOP_K = 20
+
+
+class AskRequest(BaseModel):
+    question: str = Field(description="The agent's question in plain words.")
+    top_k: int = Field(default=3, ge=0, le=MAX_TOP_K, description="How many alternatives.")
+    tags: list[str] | None = Field(default=None, description="Only entries with one of these.")
+
+
+class AlternativeOut(BaseModel):
+    entry_id: str
+    source_question: str
+    answer: str
+    macro: str | None
+    confidence: float
+
+    @classmethod
+    def from_match(cls, match: Match) -> AlternativeOut:
+        return cls(entry_id=match.entry.id, source_question=match.entry.question,
+                   answer=match.entry.answer, macro=match.entry.macro,
+                   confidence=round(match.confidence, 4))
+
+
+class AnswerOut(BaseModel):
+    question: str
+    matched: bool
+    answer: str | None
+    macro: str | None
+    source_question: str | None
+    entry_id: str | None
+    tags: list[str]
+    confidence: float
+    ambiguous: bool
+    alternatives: list[AlternativeOut]
+
+    @classmethod
+    def from_answer(cls, answer: Answer) -> AnswerOut:
+        best = answer.best.entry if answer.best is not None else None
+        return cls(
+            question=answer.question,
+            matched=answer.matched,
+            answer=best.answer if best else None,
+            macro=best.macro if best else None,
+            source_question=best.question if best else None,
+            entry_id=best.id if best else None,
+            tags=list(best.tags) if best else [],
+            confidence=round(answer.confidence, 4),
+            ambiguous=answer.ambiguous,
+            alternatives=[AlternativeOut.from_match(m) for m in answer.alternatives],
+        )
+
+
+class SearchHit(BaseModel):
+    rank: int
+    entry_id: str
+    source_question: str
+    matched_text: str
+    answer: str
+    macro: str | None
+    score: float
+    confidence: float
+
+
+class SearchOut(BaseModel):
+    query: str
+    results: list[SearchHit]
+
+    @classmethod
+    def from_matches(cls, query: str, matches: list[Match]) -> SearchOut:
+        return cls(query=query, results=[
+            SearchHit(rank=i, entry_id=m.entry.id, source_question=m.entry.question,
+                      matched_text=m.matched_text, answer=m.entry.answer, macro=m.entry.macro,
+                      score=round(m.score, 4), confidence=round(m.confidence, 4))
+            for i, m in enumerate(matches, start=1)
+        ])
+
+
+class SourceOut(BaseModel):
+    file: str
+    line: int
+
+
+class EntryOut(BaseModel):
+    id: str
+    question: str
+    answer: str
+    macro: str | None
+    alternates: list[str]
+    tags: list[str]
+    source: SourceOut | None
+
+    @classmethod
+    def from_entry(cls, entry: Entry) -> EntryOut:
+        source = SourceOut(file=entry.source.file, line=entry.source.line) if entry.source else None
+        return cls(id=entry.id, question=entry.question, answer=entry.answer, macro=entry.macro,
+                   alternates=list(entry.alternates), tags=list(entry.tags), source=source)
+
+
+class HealthOut(BaseModel):
+    status: str
+    entries: int
+    vectors: int
+    model: str
+    encoder: str
+    knowledge_hash: str
+    index_built_at: str
+    index_type: str
+
+
+class ErrorOut(BaseModel):
+    detail: str
