@@ -1,4 +1,4 @@
-"""The `playbook` command: thin commands over the library. Errors become a message and an exit code."""
+"""The `playbook` command: thin commands over the library; errors become a message and exit code."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Settings: PLAYBOOK_* environment variables (and an optional .env file), read once and passed in."""
+"""Settings: PLAYBOOK_* environment variables (and an optional .env), read once and passed in."""
 
 from __future__ import annotations
 

@@ -12,10 +12,10 @@ from typing import Any
 
 from app.config import Settings
 from app.embedder import Embedder, SentenceTransformerEmbedder
-from app.errors import EntryNotFound, IndexInvalid, InvalidQuestion, ModelError
+from app.errors import EntryNotFound, IndexInvalid, InvalidQuestion, KnowledgeError, ModelError
 from app.glossary import Glossary
 from app.index import LoadedIndex, build_index, embedding_space, load_index, staleness
-from app.knowledge import KnowledgeBase, load_knowledge
+from app.knowledge import KnowledgeBase, load_knowledge, save_playbook
 from app.ranker import Ranker, to_answer, to_matches
 from app.records import Answer, Entry, Match
 
@@ -123,6 +123,23 @@ class Engine:
         )
         return LoadReport(action, reason, time.perf_counter() - started,
                           len(knowledge.entries), index.manifest.vector_count)
+
+    def add_alternate(self, entry_id: str, phrasing: str) -> LoadReport:
+        """Teach an entry a new phrasing: write it to playbook.yaml, rebuild, swap the index."""
+        phrasing = clean_question(phrasing, self.settings.max_question_chars)
+        with self._reload_lock:
+            knowledge = load_knowledge(self.settings.knowledge_dir)
+            if knowledge.entry(entry_id) is None:
+                raise EntryNotFound(entry_id)
+            if knowledge.path is None or knowledge.path.suffix not in (".yaml", ".yml"):
+                raise KnowledgeError(str(knowledge.path), None,
+                                     "alternates can only be added to a playbook.yaml")
+            save_playbook(knowledge.with_alternate(entry_id, phrasing), knowledge.path)
+            self.busy = True
+            try:
+                return self._load(force_rebuild=False, show_progress=False)
+            finally:
+                self.busy = False
 
     @property
     def ready(self) -> bool:

@@ -22,9 +22,11 @@ from app.records import Entry, ReviewItem, SourceRef, Variant
 TYPO_SIMILARITY = 0.85
 
 _STOPWORDS = frozenset(
-    "a an the is are was were be been to of for in on at by and or if it its this that what "
-    "which who whom when where how should would will do does did you your we our us can "
-    "there their they with from as after before has have had not no".split()
+    (
+        "a an the is are was were be been to of for in on at by and or if it its this that what "
+        "which who whom when where how should would will do does did you your we our us can "
+        "there their they with from as after before has have had not no"
+    ).split()
 )
 
 

@@ -1,4 +1,4 @@
-"""Approximate search for large playbooks: HNSW, accepted only if it finds what exact search finds."""
+"""Approximate search for large playbooks: HNSW, accepted only if it agrees with exact search."""
 
 from __future__ import annotations
 

@@ -50,7 +50,7 @@ KEEP_BUILDS = 2
 
 @dataclass(frozen=True)
 class Row:
-    """One indexed text: which entry it belongs to and whether it is the question or an alternate."""
+    """One indexed text: its entry, and whether it is the question or an alternate."""
 
     entry_id: str
     kind: str

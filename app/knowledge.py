@@ -1,4 +1,4 @@
-"""The structured playbook: load and validate it (with file:line errors), hash it, save it atomically.
+"""The structured playbook: load and validate it (file:line errors), hash it, save it atomically.
 
 A knowledge folder holds `playbook.yaml` (entries and the "needs review" list), and optionally
 `glossary.yaml` (abbreviation -> expansion) and `out_of_scope.txt` (questions the playbook does
@@ -127,7 +127,7 @@ def parse_playbook_yaml(text: str, path: Path) -> KnowledgeBase:
     if not text.strip():
         raise KnowledgeError(name, None, "the file is empty; expected 'entries:' with a list")
     try:
-        doc = yaml.load(text, Loader=_LineLoader)  # noqa: S506 - a SafeLoader subclass
+        doc = yaml.load(text, Loader=_LineLoader)
     except yaml.MarkedYAMLError as exc:
         line = exc.problem_mark.line + 1 if exc.problem_mark else None
         raise KnowledgeError(name, line, f"unreadable YAML: {exc.problem}") from exc
@@ -198,7 +198,9 @@ def _parse_source(raw: Any, file: str, line: int) -> SourceRef | None:
 
 
 def _parse_variant(raw: Any, file: str, line: int) -> Variant:
-    if not isinstance(raw, dict) or not all(isinstance(raw.get(k), str) for k in ("question", "answer")):
+    if not isinstance(raw, dict) or not all(
+        isinstance(raw.get(k), str) for k in ("question", "answer")
+    ):
         raise KnowledgeError(file, line, "each variant needs 'question' and 'answer' text")
     source = _parse_source(raw.get("source"), file, raw.get(_LINE, line))
     if source is None:
