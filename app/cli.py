@@ -77,6 +77,26 @@ def build(settings: Settings, force: bool) -> None:
                f"in {report.seconds:.1f}s" + (f" ({report.reason})" if report.reason else ""))
 
 
+@main.command("lint")
+@click.pass_obj
+def lint_command(settings: Settings) -> None:
+    """Check the knowledge: orphans, duplicates, conflicts, misplaced alternates, macro names.
+    Exits 1 when there is an error; warnings do not fail."""
+    from app.engine import load_embedder
+    from app.knowledge import load_knowledge
+    from app.lint import lint
+
+    knowledge = load_knowledge(settings.knowledge_dir)
+    findings = lint(knowledge, load_embedder(settings))
+    for finding in findings:
+        click.echo(str(finding))
+    counts = {level: sum(f.level == level for f in findings) for level in ("error", "warning")}
+    click.echo(f"{len(knowledge.entries)} entries: {counts['error']} errors, "
+               f"{counts['warning']} warnings")
+    if counts["error"]:
+        sys.exit(1)
+
+
 def render_answer(answer: Answer) -> str:
     lines = []
     if answer.best is not None:
@@ -140,3 +160,8 @@ def serve(settings: Settings, host: str, port: int, workers: int) -> None:
     os.environ["PLAYBOOK_INDEX_DIR"] = str(settings.index_dir)
     uvicorn.run("app.main:make_app", factory=True, host=host, port=port, workers=workers,
                 log_level="info")
+
+
+from app.cli_eval import eval_command  # noqa: E402  (registered last: it imports nothing from here)
+
+main.add_command(eval_command)

@@ -14,7 +14,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 from app.errors import KnowledgeError
-from app.knowledge import KnowledgeBase, read_text
+from app.knowledge import KnowledgeBase, display_path, read_text
 from app.macros import extract_macro, normalize_dashes
 from app.records import Entry, ReviewItem, SourceRef, Variant
 
@@ -59,17 +59,16 @@ def _looks_like_question(line: str) -> bool:
     return line.rstrip().endswith("?")
 
 
-def parse_export(path: Path, display_name: str | None = None) -> ParsedExport:
+def parse_export(path: Path) -> ParsedExport:
     """Pair the lines of an export. Raises KnowledgeError for an unreadable or empty file."""
-    name = display_name or str(path)
+    name = display_path(path)
     text = read_text(path)
-    lines = [(number, line.strip()) for number, line in enumerate(text.splitlines(), start=1)]
-    lines = [(number, line) for number, line in lines if line]
-    if not lines:
+    raw = [(n, line) for n, line in enumerate(text.splitlines(), start=1) if line.strip()]
+    if not raw:
         raise KnowledgeError(name, None, "the file is empty: no cards to import")
-    if all("\t" in line for _, line in lines):
-        return _parse_tab_separated(lines, name)
-    return _parse_alternating(lines, name)
+    if all("\t" in line for _, line in raw):
+        return _parse_tab_separated(raw, name)
+    return _parse_alternating([(n, line.strip()) for n, line in raw], name)
 
 
 def _parse_tab_separated(lines: list[tuple[int, str]], name: str) -> ParsedExport:
@@ -80,9 +79,8 @@ def _parse_tab_separated(lines: list[tuple[int, str]], name: str) -> ParsedExpor
         if question and answer and "\t" not in answer:
             cards.append(Card(question, answer, SourceRef(name, number)))
         else:
-            orphans.append(
-                ReviewItem(line, SourceRef(name, number), "expected exactly 'question<TAB>answer'")
-            )
+            orphans.append(ReviewItem(line.strip(), SourceRef(name, number),
+                                      "expected exactly 'question<TAB>answer'"))
     return ParsedExport(tuple(cards), tuple(orphans))
 
 

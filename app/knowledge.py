@@ -67,6 +67,14 @@ class KnowledgeBase:
 # ---------------------------------------------------------------- loading
 
 
+def display_path(path: Path | str) -> str:
+    """A path as a person would type it: relative to the current folder when inside it."""
+    try:
+        return str(Path(path).resolve().relative_to(Path.cwd()))
+    except ValueError:
+        return str(path)
+
+
 class _LineLoader(yaml.SafeLoader):
     """SafeLoader that remembers the line of every mapping, for file:line error messages."""
 
@@ -87,13 +95,13 @@ def read_text(path: Path) -> str:
     try:
         data = path.read_bytes()
     except OSError as exc:
-        raise KnowledgeError(str(path), None, f"cannot read file: {exc.strerror}") from exc
+        raise KnowledgeError(display_path(path), None, f"cannot read file: {exc.strerror}") from exc
     try:
         return data.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
         line = data[: exc.start].count(b"\n") + 1
         raise KnowledgeError(
-            str(path), line, f"not UTF-8 text (byte 0x{data[exc.start]:02x}); save it as UTF-8"
+            display_path(path), line, f"not UTF-8 text (byte 0x{data[exc.start]:02x}); save it as UTF-8"
         ) from exc
 
 
@@ -123,7 +131,7 @@ def _load_folder(folder: Path, playbook: Path | None = None) -> KnowledgeBase:
 
 
 def parse_playbook_yaml(text: str, path: Path) -> KnowledgeBase:
-    name = str(path)
+    name = display_path(path)
     if not text.strip():
         raise KnowledgeError(name, None, "the file is empty; expected 'entries:' with a list")
     try:
