@@ -1,0 +1,113 @@
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from app.config import Settings
+from app.engine import Engine
+from app.errors import IndexInvalid
+from app.index import CURRENT_FILE, build_index, load_index, staleness
+from app.knowledge import load_knowledge
+from tests.conftest import FakeEmbedder
+
+
+def test_round_trip_keeps_manifest_rows_and_vectors(tiny_settings: Settings) -> None:
+    kb = load_knowledge(tiny_settings.knowledge_dir)
+    built = build_index(kb, FakeEmbedder(), tiny_settings.index_dir)
+    loaded = load_index(tiny_settings.index_dir)
+    assert loaded.manifest == built.manifest
+    assert loaded.rows == built.rows
+    assert loaded.vectors.ntotal == 9
+    manifest = json.loads((loaded.path / "manifest.json").read_text())
+    assert {k: manifest[k] for k in ("model", "encoder", "space", "dimension", "entry_count",
+                                     "vector_count", "knowledge_hash", "index_type")} == {
+        "model": "fake-bag-of-words@1",
+        "encoder": "fake",
+        "space": "fake-bag-of-words@1#fake",
+        "dimension": 64,
+        "entry_count": 3,
+        "vector_count": 9,
+        "knowledge_hash": kb.content_hash(),
+        "index_type": "flat",
+    }
+    assert sorted(manifest["files"]) == ["rows.jsonl", "vectors.faiss"]
+    assert [(r.entry_id, r.kind, r.text) for r in loaded.rows[:3]] == [
+        ("change-address", "question", "Customer wants to change the shipping address"),
+        ("change-address", "alternate", "cx (customer) wants a different delivery address"),
+        ("change-address", "alternate", "update address on order"),
+    ]
+
+
+def test_staleness_names_the_reason(tiny_settings: Settings) -> None:
+    kb = load_knowledge(tiny_settings.knowledge_dir)
+    index = build_index(kb, FakeEmbedder(), tiny_settings.index_dir)
+    assert staleness(index, kb, "fake-bag-of-words@1#fake") is None
+    assert staleness(index, kb.with_alternate("cancel-order", "abort order"),
+                     "fake-bag-of-words@1#fake") == "the knowledge changed since the index was built"
+    assert staleness(index, kb, "other-model@2") == (
+        "the index was built with fake-bag-of-words@1#fake, the engine uses other-model@2"
+    )
+
+
+def test_corrupt_vectors_are_detected(tiny_settings: Settings) -> None:
+    kb = load_knowledge(tiny_settings.knowledge_dir)
+    index = build_index(kb, FakeEmbedder(), tiny_settings.index_dir)
+    vectors = index.path / "vectors.faiss"
+    vectors.write_bytes(vectors.read_bytes()[:-10])
+    with pytest.raises(IndexInvalid) as raised:
+        load_index(tiny_settings.index_dir)
+    assert str(raised.value) == f"index file {vectors} is missing or corrupt (checksum mismatch)"
+
+
+def test_missing_index(tmp_path: Path) -> None:
+    with pytest.raises(IndexInvalid) as raised:
+        load_index(tmp_path)
+    assert str(raised.value) == f"no index built yet in {tmp_path}"
+
+
+def test_engine_rebuilds_corrupt_index_and_never_serves_it(tiny_settings: Settings) -> None:
+    engine = Engine(tiny_settings, FakeEmbedder())
+    first = engine.load()
+    old = load_index(tiny_settings.index_dir)
+    (old.path / "rows.jsonl").write_text("garbage\n", encoding="utf-8")
+    report = Engine(tiny_settings, FakeEmbedder()).load()
+    assert (first.action, report.action) == ("built", "built")
+    assert report.reason == (
+        f"index file {old.path / 'rows.jsonl'} is missing or corrupt (checksum mismatch)"
+    )
+    assert load_index(tiny_settings.index_dir).manifest.build_id != old.manifest.build_id
+
+
+def test_engine_rebuilds_when_knowledge_changes_and_reuses_cached_vectors(
+    tiny_settings: Settings,
+) -> None:
+    embedder = FakeEmbedder()
+    engine = Engine(tiny_settings, embedder)
+    assert engine.load().action == "built"
+    assert engine.load().action == "loaded"
+    calls_before = len(embedder.calls)
+    report = engine.add_alternate("cancel-order", "kill the order")
+    assert (report.action, report.reason) == ("built", "the knowledge changed since the index was built")
+    assert embedder.calls[calls_before:] == [["kill the order"]]
+    assert engine.ask("kill the order").best.entry.id == "cancel-order"  # type: ignore[union-attr]
+
+
+def test_failed_build_leaves_previous_index_current(
+    tiny_settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    kb = load_knowledge(tiny_settings.knowledge_dir)
+    good = build_index(kb, FakeEmbedder(), tiny_settings.index_dir)
+
+    def crash(*_: object) -> None:
+        raise OSError("disk full")
+
+    monkeypatch.setattr("app.index.faiss.write_index", crash)
+    with pytest.raises(OSError, match="disk full"):
+        build_index(kb.with_alternate("cancel-order", "abort"), FakeEmbedder(),
+                    tiny_settings.index_dir)
+    assert (tiny_settings.index_dir / CURRENT_FILE).read_text().strip() == good.manifest.build_id
+    assert load_index(tiny_settings.index_dir).manifest == good.manifest
+    builds = tiny_settings.index_dir / "builds"
+    assert [p.name for p in builds.iterdir()] == [good.manifest.build_id]
