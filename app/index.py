@@ -219,10 +219,15 @@ def build_index(
 
 
 def _remove_old_builds(builds: Path, keep: str) -> None:
+    """Keep the current build and the one before it; drop staging folders of builds that were
+    killed (older than an hour, so a build still running in another process is left alone)."""
     done = sorted((p for p in builds.iterdir() if p.is_dir() and not p.name.startswith(".")),
                   key=lambda p: p.name)
     for old in [p for p in done if p.name != keep][: -(KEEP_BUILDS - 1) or None]:
         shutil.rmtree(old, ignore_errors=True)
+    for staging in builds.glob(".staging-*"):
+        if time.time() - staging.stat().st_mtime > 3600:
+            shutil.rmtree(staging, ignore_errors=True)
 
 
 def load_index(index_dir: Path) -> LoadedIndex:
