@@ -165,3 +165,7 @@ def serve(settings: Settings, host: str, port: int, workers: int) -> None:
 from app.cli_eval import eval_command  # noqa: E402  (registered last: it imports nothing from here)
 
 main.add_command(eval_command)
+
+from app.cli_review import review  # noqa: E402  (registered last, like eval)
+
+main.add_command(review)

@@ -8,6 +8,7 @@ from fastapi import APIRouter, Depends, FastAPI, Query, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 
+from app.chat import install_chat
 from app.config import Settings
 from app.engine import Engine
 from app.errors import PlaybookError
@@ -89,4 +90,5 @@ def create_app(settings: Settings, engine: Engine) -> FastAPI:
         return HealthOut(**engine.health())
 
     app.include_router(api)
+    install_chat(app, settings)
     return app

@@ -1,0 +1,274 @@
+"""The browser chat, feedback and the review pages: routes that translate HTTP to the engine, the
+feedback store and the review queue. `install_chat(app, settings)` wires it all into the app."""
+
+from __future__ import annotations
+
+import hmac
+import logging
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+import jinja2
+from fastapi import APIRouter, Depends, FastAPI, Header, HTTPException, Request
+from fastapi.responses import HTMLResponse
+from fastapi.staticfiles import StaticFiles
+from fastapi.templating import Jinja2Templates
+from pydantic import BaseModel, Field
+
+from app import review
+from app.config import Settings
+from app.engine import Engine
+from app.errors import EntryNotFound
+from app.feedback import Feedback, FeedbackNotSaved, FeedbackStore
+from app.records import Answer, confidence_band
+from app.schemas import AlternativeOut, AnswerOut, AskRequest, ErrorOut
+from app.security_headers import SecurityHeadersMiddleware
+
+log = logging.getLogger("playbook.chat")
+
+HERE = Path(__file__).resolve().parent
+TEMPLATES = Jinja2Templates(env=jinja2.Environment(
+    loader=jinja2.FileSystemLoader(HERE / "templates"), autoescape=True))
+REVIEW_DISABLED = "review is disabled: set PLAYBOOK_ADMIN_TOKEN"
+
+
+# ---------------------------------------------------------------- JSON shapes
+
+
+class ChatAlternativeOut(AlternativeOut):
+    band: str = Field(description="high / medium / low, from the calibrated confidence.")
+
+
+class ChatAnswerOut(AnswerOut):
+    band: str = Field(description="high / medium / low, from the calibrated confidence.")
+    query_id: int | None = Field(description="Attach feedback to this; null when not logged.")
+    alternatives: list[ChatAlternativeOut]  # type: ignore[assignment]
+
+    @classmethod
+    def build(cls, answer: Answer, query_id: int | None) -> ChatAnswerOut:
+        plain = AnswerOut.from_answer(answer).model_dump()
+        plain["alternatives"] = [
+            ChatAlternativeOut(**alt, band=confidence_band(alt["confidence"]))
+            for alt in plain["alternatives"]
+        ]
+        return cls(**plain, band=confidence_band(plain["confidence"]), query_id=query_id)
+
+
+class FeedbackIn(BaseModel):
+    query_id: int
+    rating: Literal["up", "down"]
+    picked_entry_id: str | None = Field(default=None, description="The right entry, on 👎.")
+    none_of_these: bool = Field(default=False, description="On 👎: no entry fits.")
+
+
+class FeedbackOut(FeedbackIn):
+    pass
+
+
+class ReviewItemOut(BaseModel):
+    query_id: int
+    question: str
+    count: int
+    query_ids: list[int]
+    last_asked_at: str
+    entry_id: str | None
+    entry_question: str | None
+    confidence: float
+    band: str
+    picked_entry_id: str | None
+    picked_question: str | None
+    none_of_these: bool
+
+
+class ReviewGroupOut(BaseModel):
+    key: str
+    title: str
+    count: int
+    items: list[ReviewItemOut]
+
+
+class ReviewOut(BaseModel):
+    total: int
+    groups: list[ReviewGroupOut]
+
+
+class AddAlternateIn(BaseModel):
+    entry_id: str
+
+
+class IndexOut(BaseModel):
+    action: str
+    entries: int
+    vectors: int
+
+
+class AddAlternateOut(BaseModel):
+    query_id: int
+    entry_id: str
+    phrasing: str
+    resolved: list[int]
+    index: IndexOut
+
+
+class DismissOut(BaseModel):
+    query_id: int
+    resolved: list[int]
+
+
+# ---------------------------------------------------------------- dependencies
+
+
+def get_engine(request: Request) -> Engine:
+    engine: Engine = request.app.state.engine
+    return engine
+
+
+def get_store(request: Request) -> FeedbackStore:
+    store: FeedbackStore = request.app.state.feedback_store
+    return store
+
+
+def get_settings(request: Request) -> Settings:
+    settings: Settings = request.app.state.settings
+    return settings
+
+
+def require_admin(request: Request,
+                  authorization: Annotated[str | None, Header()] = None) -> None:
+    expected = get_settings(request).admin_token
+    if not expected:
+        raise HTTPException(503, REVIEW_DISABLED)
+    scheme, _, given = (authorization or "").partition(" ")
+    if scheme.lower() != "bearer" or not hmac.compare_digest(given.strip().encode(),
+                                                             expected.encode()):
+        raise HTTPException(401, "a valid admin token is required (Authorization: Bearer ...)",
+                            headers={"WWW-Authenticate": "Bearer"})
+
+
+EngineDep = Annotated[Engine, Depends(get_engine)]
+StoreDep = Annotated[FeedbackStore, Depends(get_store)]
+SettingsDep = Annotated[Settings, Depends(get_settings)]
+ERRORS: dict[int | str, dict[str, Any]] = {
+    code: {"model": ErrorOut} for code in (401, 404, 422, 503)
+}
+
+pages = APIRouter(include_in_schema=False)
+chat_api = APIRouter(prefix="/api", responses=ERRORS)
+review_api = APIRouter(prefix="/api/review", responses=ERRORS,
+                       dependencies=[Depends(require_admin)])
+
+
+# ---------------------------------------------------------------- pages
+
+
+def example_questions(engine: Engine, count: int = 3) -> list[str]:
+    """A first phrasing from a few entries, to show a newcomer what to type."""
+    return [(e.alternates[0] if e.alternates else e.question) for e in engine.entries()[:count]]
+
+
+@pages.get("/", response_class=HTMLResponse)
+def chat_page(request: Request, engine: EngineDep, settings: SettingsDep) -> HTMLResponse:
+    return TEMPLATES.TemplateResponse(request, "chat.html", {
+        "page": "chat",
+        "examples": example_questions(engine),
+        "max_question_chars": settings.max_question_chars,
+    })
+
+
+@pages.get("/review", response_class=HTMLResponse)
+def review_page(request: Request, settings: SettingsDep) -> HTMLResponse:
+    # The page holds no data: it asks for the token and fetches the queue with it.
+    if not settings.admin_token:
+        return TEMPLATES.TemplateResponse(request, "review.html",
+                                          {"page": "review", "enabled": False,
+                                           "message": REVIEW_DISABLED},
+                                          status_code=503)
+    return TEMPLATES.TemplateResponse(request, "review.html",
+                                      {"page": "review", "enabled": True, "message": ""})
+
+
+# ---------------------------------------------------------------- chat API
+
+
+@chat_api.post("/chat/ask", response_model=ChatAnswerOut,
+               summary="Answer a question and log it for review (the chat page uses this)")
+def chat_ask(body: AskRequest, engine: EngineDep, store: StoreDep) -> ChatAnswerOut:
+    answer = engine.ask(body.question, top_k=body.top_k, tags=body.tags or ())
+    try:
+        query_id = store.log_query(answer, channel="web")
+    except FeedbackNotSaved as exc:
+        log.warning("question not logged, answering anyway: %s", exc)
+        query_id = None
+    return ChatAnswerOut.build(answer, query_id)
+
+
+@chat_api.post("/feedback", response_model=FeedbackOut, summary="👍 / 👎 on one answer")
+def feedback(body: FeedbackIn, engine: EngineDep, store: StoreDep) -> FeedbackOut:
+    if body.picked_entry_id is not None:
+        engine.entry(body.picked_entry_id)  # 404 for an unknown entry
+    store.record_feedback(body.query_id, Feedback(body.rating, body.picked_entry_id,
+                                                  body.none_of_these))
+    return FeedbackOut(**body.model_dump())
+
+
+# ---------------------------------------------------------------- review API
+
+
+def _question_of(engine: Engine, entry_id: str | None) -> str | None:
+    if entry_id is None:
+        return None
+    try:
+        return engine.entry(entry_id).question
+    except EntryNotFound:
+        return None
+
+
+@review_api.get("", response_model=ReviewOut, summary="The review queue, grouped and counted")
+def review_queue(engine: EngineDep, store: StoreDep) -> ReviewOut:
+    groups = [
+        ReviewGroupOut(key=group.key, title=group.title, count=group.count, items=[
+            ReviewItemOut(
+                query_id=item.query_id, question=item.question, count=item.count,
+                query_ids=list(item.query_ids),
+                last_asked_at=item.last_asked_at.isoformat().replace("+00:00", "Z"),
+                entry_id=item.entry_id, entry_question=_question_of(engine, item.entry_id),
+                confidence=item.confidence, band=item.band,
+                picked_entry_id=item.picked_entry_id,
+                picked_question=_question_of(engine, item.picked_entry_id),
+                none_of_these=item.none_of_these)
+            for item in group.items])
+        for group in review.review_groups(store)
+    ]
+    return ReviewOut(total=sum(g.count for g in groups), groups=groups)
+
+
+@review_api.post("/{query_id}/add", response_model=AddAlternateOut,
+                 summary="Teach an entry this question; the index is rebuilt and swapped")
+def review_add(query_id: int, body: AddAlternateIn, engine: EngineDep,
+               store: StoreDep) -> AddAlternateOut:
+    outcome = review.add_as_alternate(store, engine, query_id, body.entry_id)
+    return AddAlternateOut(
+        query_id=query_id, entry_id=outcome.entry_id, phrasing=outcome.phrasing,
+        resolved=list(outcome.resolved),
+        index=IndexOut(action=outcome.report.action, entries=outcome.report.entries,
+                       vectors=outcome.report.vectors))
+
+
+@review_api.post("/{query_id}/dismiss", response_model=DismissOut,
+                 summary="Take a question off the queue")
+def review_dismiss(query_id: int, store: StoreDep) -> DismissOut:
+    return DismissOut(query_id=query_id, resolved=list(review.dismiss(store, query_id)))
+
+
+# ---------------------------------------------------------------- wiring
+
+
+def install_chat(app: FastAPI, settings: Settings) -> None:
+    app.state.feedback_store = FeedbackStore.from_settings(settings)
+    docs = {path for path in (app.docs_url, app.redoc_url, app.swagger_ui_oauth2_redirect_url)
+            if path}
+    app.add_middleware(SecurityHeadersMiddleware, csp_exempt=docs)
+    app.mount("/static", StaticFiles(directory=HERE / "static"), name="static")
+    app.include_router(pages)
+    app.include_router(chat_api)
+    app.include_router(review_api)
