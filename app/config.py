@@ -33,6 +33,9 @@ class Settings(BaseSettings):
     encoder: Literal["auto", "onnx", "torch"] = Field(
         default="auto", description="Query encoder: onnx (fast), torch, or auto (onnx if possible)."
     )
+    onnx_cache_dir: Path | None = Field(
+        default=None, description="Where ONNX exports are cached (default: <index_dir>/onnx)."
+    )
     quantize: bool = Field(default=False, description="Serve an int8 ONNX model (see README).")
     threads: int = Field(default=1, ge=1, le=64, description="Inference threads per process.")
     max_question_chars: int = Field(default=1000, ge=1, description="Longest question accepted.")
@@ -49,6 +52,9 @@ class Settings(BaseSettings):
     slack_bot_token: str | None = Field(default=None, description="For replies to mentions.")
     slack_api_url: str = Field(default="https://slack.com/api/", description="Slack Web API base.")
     slack_public_replies: bool = Field(default=False, description="Reply in_channel by default.")
+    slack_response_url_base: str | None = Field(
+        default=None, description="Also deliver to response_urls under this base (tests only)."
+    )
 
     rate_limit_per_minute: int = Field(
         default=0, ge=0, description="Per-client request limit on public routes (0 = off)."

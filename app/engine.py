@@ -29,7 +29,8 @@ def load_embedder(settings: Settings) -> Embedder:
         try:
             from app.onnx_embedder import load_onnx_embedder
 
-            return load_onnx_embedder(model_path, settings.index_dir / "onnx",
+            cache = settings.onnx_cache_dir or settings.index_dir / "onnx"
+            return load_onnx_embedder(model_path, cache,
                                       threads=settings.threads, quantize=settings.quantize)
         except (ImportError, ModelError) as exc:
             if settings.encoder == "onnx":

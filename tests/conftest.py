@@ -116,7 +116,13 @@ def tiny_engine(tiny_settings: Settings, fake_embedder: FakeEmbedder) -> Engine:
 
 
 @pytest.fixture(scope="session")
-def seed_engine(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Engine]:
+def onnx_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """One ONNX export of the real model per test session, shared by every test that needs it."""
+    return tmp_path_factory.mktemp("onnx-cache")
+
+
+@pytest.fixture(scope="session")
+def seed_engine(tmp_path_factory: pytest.TempPathFactory, onnx_cache: Path) -> Iterator[Engine]:
     """The real model on the real seed playbook (built once per test session)."""
     index_dir = tmp_path_factory.mktemp("seed-index")
     settings = Settings(
@@ -124,6 +130,7 @@ def seed_engine(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Engine]:
         knowledge_dir=SEED_KNOWLEDGE,
         index_dir=index_dir,
         db_path=index_dir / "feedback.sqlite3",
+        onnx_cache_dir=onnx_cache,
         encoder=os.environ.get("PLAYBOOK_TEST_ENCODER", "auto"),  # type: ignore[arg-type]
     )
     yield Engine.open(settings)

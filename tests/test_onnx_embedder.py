@@ -45,8 +45,8 @@ def model_path() -> Path:
 
 
 @pytest.fixture(scope="module")
-def cache_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return tmp_path_factory.mktemp("onnx-cache")
+def cache_dir(onnx_cache: Path) -> Path:
+    return onnx_cache
 
 
 @pytest.fixture(scope="module")
