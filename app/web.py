@@ -21,6 +21,7 @@ from app.schemas import (
     HealthOut,
     SearchOut,
 )
+from app.slack import install_slack
 
 
 def get_engine(request: Request) -> Engine:
@@ -91,4 +92,5 @@ def create_app(settings: Settings, engine: Engine) -> FastAPI:
 
     app.include_router(api)
     install_chat(app, settings)
+    install_slack(app, settings)
     return app
