@@ -38,6 +38,10 @@ class Settings(BaseSettings):
     )
     quantize: bool = Field(default=False, description="Serve an int8 ONNX model (see README).")
     threads: int = Field(default=1, ge=1, le=64, description="Inference threads per process.")
+    watch_seconds: float = Field(
+        default=2.0, ge=0, description="How often to look for knowledge/index changes (0 = off)."
+    )
+    max_body_bytes: int = Field(default=65_536, ge=1024, description="Largest request body.")
     max_question_chars: int = Field(default=1000, ge=1, description="Longest question accepted.")
     top_k: int = Field(default=3, ge=1, le=50, description="Alternatives returned by default.")
 

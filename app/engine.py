@@ -6,15 +6,24 @@ import logging
 import threading
 import time
 import unicodedata
-from collections.abc import Collection
+from collections.abc import Collection, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from app.config import Settings
 from app.embedder import Embedder, SentenceTransformerEmbedder
-from app.errors import EntryNotFound, IndexInvalid, InvalidQuestion, KnowledgeError, ModelError
+from app.errors import (
+    EntryNotFound,
+    IndexInvalid,
+    InvalidQuestion,
+    KnowledgeError,
+    ModelError,
+    PlaybookError,
+)
 from app.glossary import Glossary
-from app.index import LoadedIndex, build_index, embedding_space, load_index, staleness
+from app.index import CURRENT_FILE, LoadedIndex, build_index, embedding_space, load_index, staleness
 from app.knowledge import KnowledgeBase, load_knowledge, save_playbook
 from app.ranker import Ranker, to_answer, to_matches
 from app.records import Answer, Entry, Match
@@ -78,6 +87,9 @@ class Engine:
         self._state: _State | None = None
         self._reload_lock = threading.Lock()
         self.busy = False
+        self._fingerprint: tuple[object, ...] = ()
+        self._checked_at = 0.0
+        self.last_reload_error: str | None = None
 
     @classmethod
     def open(cls, settings: Settings, embedder: Embedder | None = None) -> Engine:
@@ -90,15 +102,21 @@ class Engine:
     def load(self, force_rebuild: bool = False, show_progress: bool = False) -> LoadReport:
         """Read the knowledge, use the built index if it matches, otherwise rebuild it; swap in
         the result. A broken knowledge file raises and leaves the serving state untouched."""
+        with self._reloading():
+            return self._load(force_rebuild, show_progress)
+
+    @contextmanager
+    def _reloading(self) -> Iterator[None]:
         with self._reload_lock:
             self.busy = True
             try:
-                return self._load(force_rebuild, show_progress)
+                yield
             finally:
                 self.busy = False
 
     def _load(self, force_rebuild: bool, show_progress: bool) -> LoadReport:
         started = time.perf_counter()
+        knowledge_stamps = self._stamps(self._knowledge_files())
         knowledge = load_knowledge(self.settings.knowledge_dir)
         index_dir = self.settings.index_dir
         reason = "rebuild requested" if force_rebuild else ""
@@ -122,13 +140,17 @@ class Engine:
             glossary=Glossary(knowledge.glossary),
             entries_by_id={e.id: e for e in knowledge.entries},
         )
+        # Knowledge as read before loading (an edit made meanwhile triggers another reload),
+        # the index pointer as left after building.
+        self._fingerprint = (knowledge_stamps, self._stamps([index_dir / CURRENT_FILE]))
+        self.last_reload_error = None
         return LoadReport(action, reason, time.perf_counter() - started,
                           len(knowledge.entries), index.manifest.vector_count)
 
     def add_alternate(self, entry_id: str, phrasing: str) -> LoadReport:
         """Teach an entry a new phrasing: write it to playbook.yaml, rebuild, swap the index."""
         phrasing = clean_question(phrasing, self.settings.max_question_chars)
-        with self._reload_lock:
+        with self._reloading():
             knowledge = load_knowledge(self.settings.knowledge_dir)
             if knowledge.entry(entry_id) is None:
                 raise EntryNotFound(entry_id)
@@ -136,11 +158,52 @@ class Engine:
                 raise KnowledgeError(str(knowledge.path), None,
                                      "alternates can only be added to a playbook.yaml")
             save_playbook(knowledge.with_alternate(entry_id, phrasing), knowledge.path)
-            self.busy = True
+            return self._load(force_rebuild=False, show_progress=False)
+
+    def _knowledge_files(self) -> list[Path]:
+        location = self.settings.knowledge_dir
+        return sorted(location.iterdir()) if location.is_dir() else [location]
+
+    @staticmethod
+    def _stamps(paths: list[Path]) -> tuple[object, ...]:
+        """Cheap identity of files (stat only): name, modification time, size."""
+        stamps: list[object] = []
+        for path in paths:
             try:
-                return self._load(force_rebuild=False, show_progress=False)
-            finally:
-                self.busy = False
+                info = path.stat()
+            except FileNotFoundError:
+                continue
+            if path.is_file():
+                stamps.append((path.name, info.st_mtime_ns, info.st_size))
+        return tuple(stamps)
+
+    def _files_fingerprint(self) -> tuple[object, ...]:
+        current = self.settings.index_dir / CURRENT_FILE
+        return (self._stamps(self._knowledge_files()), self._stamps([current]))
+
+    def refresh_if_changed(self) -> bool:
+        """Pick up knowledge edits and index builds made by another process (another worker,
+        `playbook build`, an editor): checked at most every `watch_seconds`, reloaded in the
+        background. A broken edit is logged and the last good index keeps serving."""
+        interval = self.settings.watch_seconds
+        now = time.monotonic()
+        if not interval or self.busy or now - self._checked_at < interval:
+            return False
+        self._checked_at = now
+        if self._files_fingerprint() == self._fingerprint:
+            return False
+        threading.Thread(target=self._background_reload, name="playbook-reload",
+                         daemon=True).start()
+        return True
+
+    def _background_reload(self) -> None:
+        try:
+            report = self.load()
+            log.info("reloaded after a change on disk: %s %s", report.action, report.reason)
+        except PlaybookError as exc:
+            self.last_reload_error = str(exc)
+            self._fingerprint = self._files_fingerprint()  # don't retry until it changes again
+            log.error("knowledge change not applied, still serving the last good index: %s", exc)
 
     @property
     def ready(self) -> bool:
@@ -197,4 +260,5 @@ class Engine:
             "knowledge_hash": manifest.knowledge_hash,
             "index_built_at": manifest.built_at,
             "index_type": manifest.index_type,
+            "last_reload_error": self.last_reload_error,
         }

@@ -113,6 +113,7 @@ class HealthOut(BaseModel):
     knowledge_hash: str
     index_built_at: str
     index_type: str
+    last_reload_error: str | None
 
 
 class ErrorOut(BaseModel):

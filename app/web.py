@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, FastAPI, Query, Request
 from fastapi.exceptions import RequestValidationError
@@ -12,6 +12,8 @@ from app.chat import install_chat
 from app.config import Settings
 from app.engine import Engine
 from app.errors import PlaybookError
+from app.rate_limit import RateLimitMiddleware
+from app.request_log import RequestLogMiddleware, note_answer
 from app.schemas import (
     MAX_TOP_K,
     AnswerOut,
@@ -38,8 +40,9 @@ api = APIRouter(prefix="/api", responses=ERRORS)
 
 
 @api.post("/ask", response_model=AnswerOut, summary="Answer a question with the best entry")
-def ask(body: AskRequest, engine: EngineDep) -> AnswerOut:
+def ask(body: AskRequest, engine: EngineDep, request: Request) -> AnswerOut:
     answer = engine.ask(body.question, top_k=body.top_k, tags=body.tags or ())
+    note_answer(request.state, answer)
     return AnswerOut.from_answer(answer)
 
 
@@ -74,7 +77,8 @@ def _validation_message(exc: RequestValidationError) -> str:
 
 def create_app(settings: Settings, engine: Engine) -> FastAPI:
     app = FastAPI(title="Playbook Assistant", version="0.1.0",
-                  description="Answers support agents from the playbook, locally.")
+                  description="Answers support agents from the playbook, locally.",
+                  max_body_size=settings.max_body_bytes)
     app.state.settings = settings
     app.state.engine = engine
 
@@ -90,7 +94,16 @@ def create_app(settings: Settings, engine: Engine) -> FastAPI:
     def healthz(engine: EngineDep) -> HealthOut:
         return HealthOut(**engine.health())
 
+    @app.middleware("http")
+    async def pick_up_changes(request: Request, call_next: Any) -> Any:
+        request.app.state.engine.refresh_if_changed()
+        return await call_next(request)
+
     app.include_router(api)
     install_chat(app, settings)
     install_slack(app, settings)
+    # The middleware added last runs first: each request is logged, then rate-limited.
+    if settings.rate_limit_per_minute:
+        app.add_middleware(RateLimitMiddleware, per_minute=settings.rate_limit_per_minute)
+    app.add_middleware(RequestLogMiddleware)
     return app

@@ -146,4 +146,5 @@ def test_healthz_identifies_the_index(client: TestClient, tiny_engine: Engine) -
         "knowledge_hash": tiny_engine.knowledge.content_hash(),
         "index_built_at": body["index_built_at"],
         "index_type": "flat",
+        "last_reload_error": None,
     }
