@@ -97,6 +97,30 @@ def lint_command(settings: Settings) -> None:
         sys.exit(1)
 
 
+@main.command("reload")
+@click.option("--url", default="http://127.0.0.1:8000", show_default=True,
+              help="The running assistant.")
+@click.option("--token", envvar="PLAYBOOK_ADMIN_TOKEN", help="Admin token (or PLAYBOOK_ADMIN_TOKEN).")
+def reload_command(url: str, token: str | None) -> None:
+    """Make a running server reload the knowledge and swap its index, without a restart."""
+    import httpx
+
+    if not token:
+        raise click.UsageError("an admin token is needed: --token or PLAYBOOK_ADMIN_TOKEN")
+    try:
+        response = httpx.post(f"{url.rstrip('/')}/api/admin/reload", timeout=600,
+                              headers={"Authorization": f"Bearer {token}"})
+    except httpx.HTTPError as exc:
+        click.echo(f"error: cannot reach {url}: {exc}", err=True)
+        sys.exit(1)
+    body = response.json() if response.headers.get("content-type") == "application/json" else {}
+    if response.status_code != 200:
+        click.echo(f"error: {response.status_code}: {body.get('detail', response.text)}", err=True)
+        sys.exit(1)
+    click.echo(f"{body['action']} {body['entries']} entries, {body['vectors']} vectors in "
+               f"{body['seconds']:.1f}s" + (f" ({body['reason']})" if body["reason"] else ""))
+
+
 def render_answer(answer: Answer) -> str:
     lines = []
     if answer.best is not None:

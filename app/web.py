@@ -4,12 +4,14 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, FastAPI, Query, Request
+from fastapi import APIRouter, FastAPI, Query, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 
+from app.admin import router as admin_router
 from app.chat import install_chat
 from app.config import Settings
+from app.deps import EngineDep
 from app.engine import Engine
 from app.errors import PlaybookError
 from app.rate_limit import RateLimitMiddleware
@@ -25,13 +27,6 @@ from app.schemas import (
 )
 from app.slack import install_slack
 
-
-def get_engine(request: Request) -> Engine:
-    engine: Engine = request.app.state.engine
-    return engine
-
-
-EngineDep = Annotated[Engine, Depends(get_engine)]
 ERRORS: dict[int | str, dict[str, object]] = {
     404: {"model": ErrorOut}, 422: {"model": ErrorOut}, 503: {"model": ErrorOut}
 }
@@ -100,6 +95,7 @@ def create_app(settings: Settings, engine: Engine) -> FastAPI:
         return await call_next(request)
 
     app.include_router(api)
+    app.include_router(admin_router)
     install_chat(app, settings)
     install_slack(app, settings)
     # The middleware added last runs first: each request is logged, then rate-limited.

@@ -3,12 +3,18 @@
 from __future__ import annotations
 
 import os
+import socket
+import threading
+import time
 import zlib
 from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
+import uvicorn
 
 from app.config import PROJECT_ROOT, Settings
 from app.embedder import Vectors, normalize
@@ -134,3 +140,28 @@ def seed_engine(tmp_path_factory: pytest.TempPathFactory, onnx_cache: Path) -> I
         encoder=os.environ.get("PLAYBOOK_TEST_ENCODER", "auto"),  # type: ignore[arg-type]
     )
     yield Engine.open(settings)
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port: int = probe.getsockname()[1]
+        return port
+
+
+@contextmanager
+def serve_in_thread(app: Any) -> Iterator[str]:
+    """Run an ASGI app under uvicorn on a free loopback port; yields its base URL."""
+    port = free_port()
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 30
+    while not server.started:
+        assert time.monotonic() < deadline, "uvicorn did not start"
+        time.sleep(0.02)
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        thread.join(timeout=10)
