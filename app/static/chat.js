@@ -9,6 +9,7 @@
   const conversation = document.getElementById("conversation");
   const announcer = document.getElementById("announcer");
   const welcome = document.getElementById("welcome");
+  const reducedMotion = window.matchMedia("(prefers-reduced-motion: reduce)");
   const BAND_WORDS = { high: "high confidence", medium: "medium confidence", low: "low confidence" };
 
   function announce(text) {
@@ -17,12 +18,20 @@
     window.setTimeout(function () { announcer.textContent = text; }, 50);
   }
 
+  // Show the newest turn; a card taller than the screen is shown from its top, where the
+  // answer and the macro are.
+  function reveal(node) {
+    const room = window.innerHeight - 160;
+    const block = node.getBoundingClientRect().height > room ? "start" : "end";
+    node.scrollIntoView({ block: block, behavior: reducedMotion.matches ? "auto" : "smooth" });
+  }
+
   function addTurn(kind, child) {
     if (welcome) welcome.hidden = true;
     const item = el("li", "turn turn--" + kind);
     item.appendChild(child);
     conversation.appendChild(item);
-    item.scrollIntoView({ block: "end", behavior: "smooth" });
+    reveal(item);
     return item;
   }
 
@@ -122,6 +131,37 @@
 
   // ------------------------------------------------------------ feedback
 
+  // Drawn as SVG (paths from Feather icons, MIT) because emoji fonts are missing on many desks.
+  const THUMB_PATHS = {
+    up: ["M14 9V5a3 3 0 0 0-3-3l-4 9v11h11.28a2 2 0 0 0 2-1.7l1.38-9a2 2 0 0 0-2-2.3z",
+         "M7 22H4a2 2 0 0 1-2-2v-7a2 2 0 0 1 2-2h3"],
+    down: ["M10 15v4a3 3 0 0 0 3 3l4-9V2H5.72a2 2 0 0 0-2 1.7l-1.38 9a2 2 0 0 0 2 2.3z",
+           "M17 2h2.67A2.31 2.31 0 0 1 22 4v7a2.31 2.31 0 0 1-2.33 2H17"],
+  };
+
+  function thumbIcon(direction) {
+    const ns = "http://www.w3.org/2000/svg";
+    const svg = document.createElementNS(ns, "svg");
+    svg.setAttribute("viewBox", "0 0 24 24");
+    svg.setAttribute("class", "thumb-icon");
+    svg.setAttribute("aria-hidden", "true");
+    THUMB_PATHS[direction].forEach(function (d) {
+      const path = document.createElementNS(ns, "path");
+      path.setAttribute("d", d);
+      svg.appendChild(path);
+    });
+    return svg;
+  }
+
+  function thumbButton(direction, text, label) {
+    const button = el("button", "thumb thumb--" + direction);
+    button.type = "button";
+    button.setAttribute("aria-label", label);
+    button.setAttribute("aria-pressed", "false");
+    button.append(thumbIcon(direction), el("span", "thumb-text", text));
+    return button;
+  }
+
   function feedbackBar(answer) {
     const bar = el("div", "feedback");
     if (answer.query_id === null) {
@@ -132,14 +172,8 @@
     row.setAttribute("role", "group");
     row.setAttribute("aria-label", "Was this answer right?");
     const label = el("span", "feedback-label", answer.matched ? "Was this right?" : "Did a suggestion fit?");
-    const up = el("button", "thumb thumb--up", "👍");
-    up.type = "button";
-    up.setAttribute("aria-label", "Yes, this was right");
-    up.setAttribute("aria-pressed", "false");
-    const down = el("button", "thumb thumb--down", "👎");
-    down.type = "button";
-    down.setAttribute("aria-label", "No, this was wrong");
-    down.setAttribute("aria-pressed", "false");
+    const up = thumbButton("up", "Right", "Yes, this was right");
+    const down = thumbButton("down", "Wrong", "No, this was wrong");
     const status = el("span", "feedback-status");
     status.setAttribute("role", "status");
     row.append(label, up, down, status);
@@ -294,7 +328,7 @@
       announce("Error: " + err.message);
     } finally {
       sendButton.disabled = false;
-      pending.scrollIntoView({ block: "end", behavior: "smooth" });
+      reveal(pending);
       input.focus();
     }
   }

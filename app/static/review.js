@@ -47,7 +47,7 @@
     }
     if (groupKey === "thumbs_down") {
       const text = item.picked_question ? "Agent picked: " + item.picked_question
-        : item.none_of_these ? "Agent said: none of these" : "Agent gave 👎 without picking an entry";
+        : item.none_of_these ? "Agent said: none of these" : "Agent gave a thumbs-down without picking an entry";
       lines.push(el("p", "item-picked", text));
     }
     return lines;
@@ -73,7 +73,8 @@
       option.value = entry.id;
       select.appendChild(option);
     });
-    select.value = item.picked_entry_id || item.entry_id || "";
+    // A thumbs-down says the answered entry was wrong: only the agent's pick is a safe default.
+    select.value = item.picked_entry_id || (groupKey === "thumbs_down" ? "" : item.entry_id || "");
     const add = el("button", "primary add", "Add");
     add.type = "button";
     add.disabled = !select.value;

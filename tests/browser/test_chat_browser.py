@@ -1,0 +1,348 @@
+"""The chat and review pages in Debian's Chromium, against the real app, model and seed playbook.
+
+Run: .venv/bin/python -m pytest tests/browser -m browser -p no:cacheprovider
+Screenshots go to artifacts/screenshots/.
+"""
+
+from __future__ import annotations
+
+import math
+import shutil
+import socket
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+import pytest
+import uvicorn
+from playwright.sync_api import Browser, BrowserContext, Page, expect, sync_playwright
+
+from app.config import PROJECT_ROOT, Settings
+from app.engine import Engine
+from app.feedback import Feedback, FeedbackStore
+from app.knowledge import load_knowledge, save_playbook
+from app.records import Entry, confidence_band
+from app.web import create_app
+
+pytestmark = [pytest.mark.browser, pytest.mark.model]
+
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                 "--disable-component-update", "--disable-sync"]
+SCREENSHOTS = PROJECT_ROOT / "artifacts" / "screenshots"
+TOKEN = "browser-test-token"
+
+BEST_BUY_QUESTION = "cx wants to change the shipping addr on a best buy order"
+BEST_BUY_MACRO = "#SD - Too Late - Can't Change Shipping Address (RP)"
+BEST_BUY_SOURCE = "Customer is requesting change to shipping address and the vendor is best buy."
+OUT_OF_SCOPE = "what's the best pizza place near the office"
+AMBIGUOUS = "cx wants to cancel"
+REVIEW_QUESTION = "item arrived damaged what do i do"
+
+XSS_IMG = "<img src=x onerror=\"window.__xss='img'\">"
+XSS_SCRIPT = "<script>window.__xss='script'</script>"
+XSS_ENTRY = Entry(
+    id="xss-probe",
+    question=f"Markup probe {XSS_IMG} and {XSS_SCRIPT} in a question",
+    answer=f"Answer with {XSS_SCRIPT} and {XSS_IMG}",
+    macro=f"#XSS {XSS_IMG}",
+    alternates=(f"{XSS_IMG} probe",),
+    tags=("<b>tag</b>",),
+)
+
+
+@dataclass(frozen=True)
+class Live:
+    url: str
+    engine: Engine
+    store: FeedbackStore
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port: int = probe.getsockname()[1]
+        return port
+
+
+@pytest.fixture(scope="module")
+def live(tmp_path_factory: pytest.TempPathFactory, seed_engine: Engine) -> Iterator[Live]:
+    root = tmp_path_factory.mktemp("live")
+    knowledge_dir = root / "knowledge"
+    shutil.copytree(PROJECT_ROOT / "knowledge", knowledge_dir)
+    playbook = load_knowledge(knowledge_dir / "playbook.yaml")
+    save_playbook(playbook.__class__(entries=(*playbook.entries, XSS_ENTRY),
+                                     needs_review=playbook.needs_review),
+                  knowledge_dir / "playbook.yaml")
+    settings = Settings(
+        _env_file=None,  # type: ignore[call-arg]
+        knowledge_dir=knowledge_dir, index_dir=root / "index", db_path=root / "feedback.sqlite3",
+        admin_token=TOKEN, encoder=seed_engine.settings.encoder)
+    engine = Engine(settings, seed_engine.embedder)  # the model is loaded once per session
+    engine.load()
+    app = create_app(settings, engine)
+    port = free_port()
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 30
+    while not server.started:
+        assert time.monotonic() < deadline, "uvicorn did not start"
+        time.sleep(0.05)
+    try:
+        yield Live(f"http://127.0.0.1:{port}", engine, app.state.feedback_store)
+    finally:
+        server.should_exit = True
+        thread.join(timeout=10)
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Browser]:
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    with sync_playwright() as playwright:
+        launched = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        yield launched
+        launched.close()
+
+
+@pytest.fixture
+def context(browser: Browser, live: Live) -> Iterator[BrowserContext]:
+    # Reduced motion: the page scrolls without animation, so screenshots are not mid-scroll.
+    ctx = browser.new_context(viewport={"width": 1100, "height": 900}, reduced_motion="reduce")
+    ctx.grant_permissions(["clipboard-read", "clipboard-write"], origin=live.url)
+    yield ctx
+    ctx.close()
+
+
+@pytest.fixture
+def problems() -> list[str]:
+    return []
+
+
+@pytest.fixture
+def page(context: BrowserContext, live: Live, problems: list[str]) -> Iterator[Page]:
+    opened = context.new_page()
+    # A CSP violation, a script error or an alert() all fail the test.
+    opened.on("console", lambda m: problems.append(f"console {m.type}: {m.text}")
+              if m.type == "error" else None)
+    opened.on("pageerror", lambda exc: problems.append(f"page error: {exc}"))
+    opened.on("dialog", lambda d: (problems.append(f"dialog: {d.message}"), d.dismiss()))
+    opened.goto(live.url + "/")
+    yield opened
+    assert problems == []
+
+
+def ask(page: Page, question: str) -> None:
+    count = page.locator("#conversation > li").count()
+    page.fill("#question", question)
+    page.press("#question", "Enter")
+    expect(page.locator("#conversation > li")).to_have_count(count + 2)
+    expect(page.locator("#conversation > li").last.locator(".pending")).to_have_count(0)
+
+
+def percent(confidence: float) -> str:
+    return f"{math.floor(confidence * 100 + 0.5)}%"  # JavaScript's Math.round
+
+
+def screenshot(page: Page, name: str, full_page: bool = False) -> None:
+    page.screenshot(path=str(SCREENSHOTS / name), full_page=full_page)
+
+
+# ------------------------------------------------------------------ the chat
+
+
+def test_a_seed_paraphrase_shows_macro_source_confidence_and_copies(
+        page: Page, live: Live) -> None:
+    expected = live.engine.ask(BEST_BUY_QUESTION)
+    assert expected.best is not None
+
+    ask(page, BEST_BUY_QUESTION)
+
+    card = page.locator("#conversation .card--answer").last
+    expect(page.locator("#conversation .bubble").last).to_have_text(BEST_BUY_QUESTION)
+    expect(card.locator(".policy")).to_have_text(BEST_BUY_MACRO)
+    expect(card.locator(".macro-text")).to_have_text(BEST_BUY_MACRO)
+    expect(card.locator(".matched")).to_have_text(f"Matched: {BEST_BUY_SOURCE}")
+    expect(card.locator(".chip")).to_have_text(["address", "best-buy", "macro"])
+    band = confidence_band(expected.confidence)
+    expect(card.locator(".confidence-label")).to_have_text(
+        f"{percent(expected.confidence)} · {band} confidence")
+    assert card.locator(".confidence").get_attribute("class") == f"confidence confidence--{band}"
+    expect(card.locator(".alt-question")).to_have_text(
+        [m.entry.question for m in expected.alternatives])
+    expect(page.locator("#question")).to_be_focused()
+    expect(page.locator("#announcer")).to_have_text(
+        f"Answer, {percent(expected.confidence)} {band} confidence: {BEST_BUY_MACRO}. "
+        f"Macro: {BEST_BUY_MACRO}.")
+    screenshot(page, "chat-matched.png")
+
+    copy = card.locator("button.copy")
+    copy.click()
+    expect(copy).to_have_text("Copied")
+    assert page.evaluate("navigator.clipboard.readText()") == BEST_BUY_MACRO
+
+
+def test_clicking_an_alternative_shows_that_entry(page: Page, live: Live) -> None:
+    expected = live.engine.ask(BEST_BUY_QUESTION)
+    other = expected.alternatives[0].entry
+    ask(page, BEST_BUY_QUESTION)
+
+    page.locator("#conversation .card--answer .alt").first.click()
+
+    entry = page.locator("#conversation .card--entry").last
+    expect(entry.locator(".matched")).to_have_text(f"Entry: {other.question}")
+    expect(entry.locator(".policy")).to_have_text(other.answer)
+    expect(entry.locator(".macro-text")).to_have_count(1 if other.macro else 0)
+    expect(entry.locator(".chip")).to_have_text(list(other.tags))
+    expect(page.locator("#conversation > li").last).to_be_in_viewport()
+
+
+def test_an_out_of_scope_question_shows_the_no_match_state(page: Page, live: Live) -> None:
+    expected = live.engine.ask(OUT_OF_SCOPE)
+    assert expected.matched is False
+
+    ask(page, OUT_OF_SCOPE)
+
+    card = page.locator("#conversation .card--nomatch").last
+    expect(card.locator(".nomatch-title")).to_have_text("No confident match")
+    expect(card.locator(".policy")).to_have_count(0)
+    expect(card.locator(".macro")).to_have_count(0)
+    expect(card.locator(".alternatives .kicker")).to_have_text("Closest entries")
+    expect(card.locator(".alt-question")).to_have_text(
+        [m.entry.question for m in expected.alternatives])
+    expect(page.locator("#announcer")).to_have_text(
+        f"No confident match. {len(expected.alternatives)} closest entries suggested.")
+    screenshot(page, "chat-no-match.png")
+
+
+def test_an_ambiguous_answer_shows_both_candidates(page: Page, live: Live) -> None:
+    expected = live.engine.ask(AMBIGUOUS)
+    assert (expected.matched, expected.ambiguous) == (True, True)
+    assert expected.best is not None
+
+    ask(page, AMBIGUOUS)
+
+    card = page.locator("#conversation .card--answer").last
+    expect(card.locator(".matched")).to_have_text(f"Matched: {expected.best.entry.question}")
+    expect(card.locator(".ambiguous-text")).to_have_text(
+        "Ambiguous: two entries fit almost equally well. Check the other candidate before sending:")
+    expect(card.locator(".ambiguous .alt-question")).to_have_text(
+        expected.alternatives[0].entry.question)
+    screenshot(page, "chat-ambiguous.png")
+
+
+def test_errors_are_shown_in_the_conversation(page: Page, problems: list[str]) -> None:
+    page.eval_on_selector("#question", "el => el.removeAttribute('maxlength')")
+    ask(page, "a" * 1001)
+    expect(page.locator("#conversation .card--error .error-text").last).to_have_text(
+        "the question is 1001 characters long; the limit is 1000")
+
+    page.route("**/api/chat/ask", lambda route: route.abort())
+    ask(page, "is anyone there")
+    expect(page.locator("#conversation .card--error .error-text").last).to_have_text(
+        "Can't reach the assistant. Check that the server is running, then try again.")
+    expect(page.locator("#question")).to_be_focused()
+    # Chromium logs both failed requests itself; nothing else may appear.
+    assert problems == [
+        "console error: Failed to load resource: the server responded with a status of 422 "
+        "(Unprocessable Entity)",
+        "console error: Failed to load resource: net::ERR_FAILED"]
+    problems.clear()
+
+
+def test_the_page_fits_a_360_pixel_screen(page: Page) -> None:
+    page.set_viewport_size({"width": 360, "height": 780})
+    ask(page, BEST_BUY_QUESTION)
+    assert page.evaluate("document.documentElement.scrollWidth") <= 360
+    expect(page.locator("#conversation .card--answer .copy")).to_be_in_viewport()
+    screenshot(page, "chat-360px.png")
+
+
+def test_markup_in_knowledge_and_queries_is_shown_literally(page: Page, live: Live) -> None:
+    ask(page, XSS_ENTRY.question)
+    card = page.locator("#conversation .card--answer").last
+    expect(page.locator("#conversation .bubble").last).to_have_text(XSS_ENTRY.question)
+    expect(card.locator(".policy")).to_have_text(XSS_ENTRY.answer)
+    expect(card.locator(".macro-text")).to_have_text(XSS_ENTRY.macro or "")
+    expect(card.locator(".matched")).to_have_text(f"Matched: {XSS_ENTRY.question}")
+    expect(card.locator(".chip")).to_have_text(["<b>tag</b>"])
+
+    ask(page, f"{XSS_IMG} {XSS_SCRIPT} cancel order")
+    expect(page.locator("#conversation .bubble").last).to_have_text(
+        f"{XSS_IMG} {XSS_SCRIPT} cancel order")
+    assert page.locator("#conversation img, #conversation script, #conversation b").count() == 0
+    assert page.evaluate("window.__xss === undefined") is True
+
+
+# ------------------------------------------------------------------ feedback and review
+
+
+def unlock_review(page: Page, live: Live) -> None:
+    page.goto(live.url + "/review")
+    page.fill("#token", TOKEN)
+    page.press("#token", "Enter")
+    expect(page.locator("#queue .group")).to_have_count(3)
+
+
+def test_review_page_shows_queries_literally(page: Page, live: Live) -> None:
+    ask(page, f"{XSS_IMG} {XSS_SCRIPT} pizza for lunch")
+    # The markup itself makes this match the probe entry confidently; a 👎 queues it.
+    card = page.locator("#conversation .card--answer").last
+    card.locator(".thumb--down").click()
+    card.locator(".choice--none").click()
+    expect(card.locator(".feedback-status")).to_have_text("Noted: none of these fit.")
+    unlock_review(page, live)
+    item = page.locator(".group--thumbs_down .item", has_text="pizza for lunch")
+    expect(item.locator(".item-question")).to_have_text(f"{XSS_IMG} {XSS_SCRIPT} pizza for lunch")
+    expect(item.locator(".item-answered")).to_contain_text(f"Answered with: {XSS_ENTRY.question}")
+    expect(item.locator(".item-picked")).to_have_text("Agent said: none of these")
+    assert page.locator("#queue img, #queue script").count() == 0
+    assert page.evaluate("window.__xss === undefined") is True
+
+
+def test_wrong_token_is_refused_on_the_review_page(page: Page, live: Live,
+                                                  problems: list[str]) -> None:
+    page.goto(live.url + "/review")
+    page.fill("#token", "not-the-token")
+    page.press("#token", "Enter")
+    expect(page.locator("#review-status")).to_have_text("That token was not accepted.")
+    expect(page.locator("#token-form")).to_be_visible()
+    assert problems == ["console error: Failed to load resource: the server responded with a "
+                        "status of 401 (Unauthorized)"]
+    problems.clear()
+
+
+def test_thumbs_down_pick_then_add_alternate_teaches_the_entry(page: Page, live: Live) -> None:
+    before = live.engine.ask(REVIEW_QUESTION)
+    right = before.alternatives[0].entry
+    assert (before.matched, before.best) == (False, None)
+
+    ask(page, REVIEW_QUESTION)
+    card = page.locator("#conversation .card--nomatch").last
+    card.locator(".thumb--down").click()
+    card.locator(".choice", has_text=right.question).click()
+    expect(card.locator(".feedback-status")).to_have_text(
+        f"Noted: the right entry is “{right.question}”.")
+    logged = [q for q in live.store.queries() if q.question == REVIEW_QUESTION]
+    assert [(q.matched, q.feedback) for q in logged] == [(False, Feedback("down", right.id))]
+
+    unlock_review(page, live)
+    item = page.locator("#queue .group--thumbs_down .item", has_text=REVIEW_QUESTION)
+    expect(item.locator(".item-picked")).to_have_text(f"Agent picked: {right.question}")
+    expect(item.locator("select")).to_have_value(right.id)
+    screenshot(page, "review.png", full_page=True)
+    item.locator("button.add").click()
+    expect(page.locator("#review-status")).to_contain_text(
+        f"Added “{REVIEW_QUESTION}” to “{right.question}”. Index built:")
+    expect(page.locator("#queue .item", has_text=REVIEW_QUESTION)).to_have_count(0)
+    assert REVIEW_QUESTION in live.engine.entry(right.id).alternates
+
+    page.goto(live.url + "/")
+    ask(page, REVIEW_QUESTION)
+    card = page.locator("#conversation .card--answer").last
+    expect(card.locator(".matched")).to_have_text(f"Matched: {right.question}")
+    expect(card.locator(".policy")).to_have_text(right.answer)
+    screenshot(page, "chat-after-review.png")
+    assert [q.review_status for q in live.store.queries() if q.question == REVIEW_QUESTION] == [
+        "added", "open"]
