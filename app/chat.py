@@ -3,13 +3,12 @@ feedback store and the review queue. `install_chat(app, settings)` wires it all 
 
 from __future__ import annotations
 
-import hmac
 import logging
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import jinja2
-from fastapi import APIRouter, Depends, FastAPI, Header, HTTPException, Request
+from fastapi import APIRouter, Depends, FastAPI, Request
 from fastapi.responses import HTMLResponse
 from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
@@ -17,10 +16,12 @@ from pydantic import BaseModel, Field
 
 from app import review
 from app.config import Settings
+from app.deps import EngineDep, SettingsDep, require_admin
 from app.engine import Engine
 from app.errors import EntryNotFound
 from app.feedback import Feedback, FeedbackNotSaved, FeedbackStore
 from app.records import Answer, confidence_band
+from app.request_log import note_answer
 from app.schemas import AlternativeOut, AnswerOut, AskRequest, ErrorOut
 from app.security_headers import SecurityHeadersMiddleware
 
@@ -118,36 +119,12 @@ class DismissOut(BaseModel):
 # ---------------------------------------------------------------- dependencies
 
 
-def get_engine(request: Request) -> Engine:
-    engine: Engine = request.app.state.engine
-    return engine
-
-
 def get_store(request: Request) -> FeedbackStore:
     store: FeedbackStore = request.app.state.feedback_store
     return store
 
 
-def get_settings(request: Request) -> Settings:
-    settings: Settings = request.app.state.settings
-    return settings
-
-
-def require_admin(request: Request,
-                  authorization: Annotated[str | None, Header()] = None) -> None:
-    expected = get_settings(request).admin_token
-    if not expected:
-        raise HTTPException(503, REVIEW_DISABLED)
-    scheme, _, given = (authorization or "").partition(" ")
-    if scheme.lower() != "bearer" or not hmac.compare_digest(given.strip().encode(),
-                                                             expected.encode()):
-        raise HTTPException(401, "a valid admin token is required (Authorization: Bearer ...)",
-                            headers={"WWW-Authenticate": "Bearer"})
-
-
-EngineDep = Annotated[Engine, Depends(get_engine)]
 StoreDep = Annotated[FeedbackStore, Depends(get_store)]
-SettingsDep = Annotated[Settings, Depends(get_settings)]
 ERRORS: dict[int | str, dict[str, Any]] = {
     code: {"model": ErrorOut} for code in (401, 404, 422, 503)
 }
@@ -192,8 +169,9 @@ def review_page(request: Request, settings: SettingsDep) -> HTMLResponse:
 
 @chat_api.post("/chat/ask", response_model=ChatAnswerOut,
                summary="Answer a question and log it for review (the chat page uses this)")
-def chat_ask(body: AskRequest, engine: EngineDep, store: StoreDep) -> ChatAnswerOut:
+def chat_ask(body: AskRequest, engine: EngineDep, store: StoreDep, request: Request) -> ChatAnswerOut:
     answer = engine.ask(body.question, top_k=body.top_k, tags=body.tags or ())
+    note_answer(request.state, answer)
     try:
         query_id = store.log_query(answer, channel="web")
     except FeedbackNotSaved as exc:

@@ -27,6 +27,8 @@ from starlette.concurrency import run_in_threadpool
 from app.config import Settings
 from app.engine import Engine
 from app.errors import IndexInvalid, PlaybookError
+from app.feedback import FeedbackNotSaved, FeedbackStore
+from app.records import Answer
 from app.slack_blocks import (
     Message,
     answer_message,
@@ -157,12 +159,14 @@ async def command(body: VerifiedBody, context: Context, request: Request,
     engine: Engine = request.app.state.engine
     log.info("slash command from %s in %s", slash.user_id, slash.channel_id)
     if engine.ready:
-        message, answered = await run_in_threadpool(answer_for, engine, question)
+        message, answered = await run_in_threadpool(answer_for, engine, question,
+                                                    feedback_store(request))
         return {"response_type": response_type if answered else "ephemeral", **message}
     if not allowed_response_url(slash.response_url, context.settings.slack_response_url_base):
         log.warning("not delivering to response_url %r: not a Slack URL", slash.response_url)
         return ephemeral(notice_message(TRY_AGAIN))
-    background.add_task(deliver_later, engine, question, slash.response_url, response_type)
+    background.add_task(deliver_later, engine, question, slash.response_url, response_type,
+                        feedback_store(request))
     return ephemeral(notice_message(WORKING))
 
 
@@ -189,23 +193,34 @@ async def events(body: VerifiedBody, context: Context, request: Request,
     question = question_from_slack(str(event.get("text", "")), bot_user_id)
     thread_ts = str(event.get("thread_ts") or event.get("ts", ""))
     background.add_task(reply_in_thread, request.app.state.engine, context.settings,
-                        str(event.get("channel", "")), thread_ts, question)
+                        str(event.get("channel", "")), thread_ts, question,
+                        feedback_store(request))
     return {"ok": True}
+
+
+def feedback_store(request: Request) -> FeedbackStore | None:
+    """The chat's question log, when the chat is installed beside Slack."""
+    store: FeedbackStore | None = getattr(request.app.state, "feedback_store", None)
+    return store
 
 
 def ephemeral(message: Message) -> Message:
     return {"response_type": "ephemeral", **message}
 
 
-def answer_for(engine: Engine, question: str, wait_seconds: float = 0.0) -> tuple[Message, bool]:
+def answer_for(engine: Engine, question: str, store: FeedbackStore | None = None,
+               wait_seconds: float = 0.0) -> tuple[Message, bool]:
     """The reply to a question and whether it is an answer (apologies are never public).
-    Waits up to `wait_seconds` for an engine that has not loaded an index yet."""
+    Waits up to `wait_seconds` for an engine that has not loaded an index yet. The question is
+    logged for review like the chat's, when a store is given."""
     if not question or question.casefold() == "help":
         return help_message(), True
     deadline = time.monotonic() + wait_seconds
     while True:
         try:
-            return answer_message(engine.ask(question, top_k=ASKED_ALTERNATIVES)), True
+            answer = engine.ask(question, top_k=ASKED_ALTERNATIVES)
+            log_for_review(store, answer)
+            return answer_message(answer), True
         except IndexInvalid:
             if time.monotonic() >= deadline:
                 return notice_message(TRY_AGAIN), False
@@ -216,6 +231,15 @@ def answer_for(engine: Engine, question: str, wait_seconds: float = 0.0) -> tupl
             log.exception("answering a Slack question failed")
             return notice_message("Sorry, something went wrong; the details are in the "
                                   "server log."), False
+
+
+def log_for_review(store: FeedbackStore | None, answer: Answer) -> None:
+    if store is None:
+        return
+    try:
+        store.log_query(answer, channel="slack")
+    except FeedbackNotSaved as exc:
+        log.warning("Slack question not logged, answered anyway: %s", exc)
 
 
 def allowed_response_url(url: str, override_base: str | None) -> bool:
@@ -230,8 +254,9 @@ def allowed_response_url(url: str, override_base: str | None) -> bool:
     return False
 
 
-def deliver_later(engine: Engine, question: str, response_url: str, response_type: str) -> None:
-    message, answered = answer_for(engine, question, wait_seconds=LOAD_WAIT_SECONDS)
+def deliver_later(engine: Engine, question: str, response_url: str, response_type: str,
+                  store: FeedbackStore | None = None) -> None:
+    message, answered = answer_for(engine, question, store, wait_seconds=LOAD_WAIT_SECONDS)
     payload = {"response_type": response_type if answered else "ephemeral", **message}
     try:
         response = WebhookClient(response_url, timeout=OUTBOUND_TIMEOUT_SECONDS).send_dict(payload)
@@ -263,11 +288,11 @@ def is_question(event: object, bot_user_id: str | None) -> TypeGuard[dict[str, A
 
 
 def reply_in_thread(engine: Engine, settings: Settings, channel: str, thread_ts: str,
-                    question: str) -> None:
+                    question: str, store: FeedbackStore | None = None) -> None:
     if not settings.slack_bot_token:
         log.warning("cannot answer a mention: set PLAYBOOK_SLACK_BOT_TOKEN")
         return
-    message, _ = answer_for(engine, question, wait_seconds=LOAD_WAIT_SECONDS)
+    message, _ = answer_for(engine, question, store, wait_seconds=LOAD_WAIT_SECONDS)
     client = WebClient(token=settings.slack_bot_token, base_url=settings.slack_api_url,
                        timeout=OUTBOUND_TIMEOUT_SECONDS)
     try:

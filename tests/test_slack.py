@@ -291,6 +291,13 @@ def test_a_matched_question_gets_the_answer_card(client: TestClient) -> None:
                                                       **CHANGE_ADDRESS}
 
 
+def test_slack_questions_are_logged_for_review(client: TestClient) -> None:
+    ask(client, "update address on order")
+    store = client.app.state.feedback_store  # type: ignore[attr-defined]
+    assert [(q.question, q.entry_id, q.matched, q.channel) for q in store.queries()] == [
+        ("update address on order", "change-address", True, "slack")]
+
+
 def test_a_question_without_a_confident_match_says_so_and_suggests(client: TestClient) -> None:
     assert ask(client, "the weather &lt;today&gt; please") == {
         "response_type": "ephemeral",
