@@ -102,10 +102,14 @@ def held_out_features(
             if own_rows is not None:
                 chunk = own_rows[begin : begin + 512]
                 similarity[np.arange(len(chunk)), chunk] = -np.inf
-            per_entry = np.maximum.reduceat(similarity, starts, axis=1).astype(np.float64)
-            top_two = -np.sort(-per_entry, axis=1)[:, :2]
-            if top_two.shape[1] == 1:
-                top_two = np.hstack([top_two, np.zeros_like(top_two)])
+            per_entry = np.maximum.reduceat(similarity, starts, axis=1)
+            # The best two per row, not a full sort: a 10k-entry playbook re-indexes in a
+            # fraction of the time (the values are the same, float32 widens exactly).
+            if per_entry.shape[1] == 1:
+                top_two = np.hstack([per_entry, np.zeros_like(per_entry)])
+            else:
+                top_two = -np.partition(-per_entry, 1, axis=1)[:, :2]
+            top_two = top_two.astype(np.float64)
             scores.append(top_two[:, 0])
             margins.append(top_two[:, 0] - top_two[:, 1])
             if own_rows is None:
