@@ -16,7 +16,7 @@ import numpy as np
 import numpy.typing as npt
 
 # Playbooks with very many alternates need no more held-out queries than this to fit 3 numbers.
-MAX_HELD_OUT = 3000
+MAX_HELD_OUT = 1000
 
 
 @dataclass(frozen=True)

@@ -156,13 +156,27 @@ def _calibrate(
     return fit_calibration(scores, margins, correct)
 
 
+def _reusable_vectors(previous: LoadedIndex | None, space: str, texts: list[str]) -> dict[str, Any]:
+    """Vectors of texts the index in memory already holds: an edit re-reads nothing else."""
+    if previous is None or previous.manifest.space != space:
+        return {}
+    row_of = {row.text: i for i, row in enumerate(previous.rows)}
+    found = list(dict.fromkeys(t for t in texts if t in row_of))
+    if not found:
+        return {}
+    vectors = previous.vectors.reconstruct_batch(np.array([row_of[t] for t in found]))
+    return dict(zip(found, vectors, strict=True))
+
+
 def build_index(
     kb: KnowledgeBase,
     embedder: Embedder,
     index_dir: Path,
     show_progress: bool = False,
+    previous: LoadedIndex | None = None,
 ) -> LoadedIndex:
-    """Embed the knowledge (through the cache), calibrate, write a new build, make it current."""
+    """Embed the knowledge (reusing `previous`'s vectors, then the on-disk cache), calibrate,
+    write a new build, make it current."""
     if not kb.entries:
         raise IndexInvalid("the knowledge base has no entries to index")
     glossary = Glossary(kb.glossary)
@@ -179,9 +193,18 @@ def build_index(
             return np.vstack(parts)
         return embedder.encode(texts)
 
-    vectors, _ = cache.encode(space, embedder.dimension, [r.text for r in rows], encode)
-    oos_texts = [glossary.expand(t) for t in kb.out_of_scope]
-    negatives, _ = cache.encode(space, embedder.dimension, oos_texts, encode)
+    def embed(texts: list[str]) -> Vectors:
+        known = _reusable_vectors(previous, space, texts)
+        missing = [t for t in texts if t not in known]
+        fresh, _ = cache.encode(space, embedder.dimension, missing, encode)
+        known.update(zip(missing, fresh, strict=True))
+        out = np.zeros((len(texts), embedder.dimension), dtype=np.float32)
+        for i, text in enumerate(texts):
+            out[i] = known[text]
+        return out
+
+    vectors = embed([r.text for r in rows])
+    negatives = embed([glossary.expand(t) for t in kb.out_of_scope])
     calibration = _calibrate(vectors, rows, kb, negatives)
     vector_index, index_type = _vector_index(vectors)
 

@@ -14,6 +14,7 @@ import os
 import tempfile
 from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
@@ -46,6 +47,10 @@ class KnowledgeBase:
 
     def content_hash(self) -> str:
         """sha256 of everything that shapes the index; the manifest stores it to spot staleness."""
+        return self._content_hash
+
+    @cached_property
+    def _content_hash(self) -> str:  # the object is immutable, so hash it once
         payload = {
             "entries": [_entry_to_dict(e) for e in self.entries],
             "glossary": self.glossary,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import faiss
 import numpy as np
@@ -13,8 +14,10 @@ from app.embedder import Vectors
 from app.index import LoadedIndex, row_entries
 from app.records import Answer, Entry, Match
 
-# Exhaustive over small indexes; over large ones, the best entries are among the top rows.
-SEARCH_ROWS = 256
+# Exhaustive over small indexes; over large ones, the best entries are among the top rows
+# (searched again more widely when an entry's many phrasings crowd the others out).
+EXHAUSTIVE_ROWS = 2048
+SEARCH_ROWS = 64
 
 
 @dataclass(frozen=True)
@@ -36,8 +39,7 @@ class Ranker:
 
     def rank(self, query: Vectors, limit: int, tags: Collection[str] = ()) -> list[Scored]:
         """Entries by their best-matching text, best first, at most `limit` of them."""
-        total = self.index.vectors.ntotal
-        k = total if total <= 2048 else min(total, max(SEARCH_ROWS, limit * 8))
+        candidates = self.index.vectors.ntotal
         params = None
         if tags:
             allowed = [self._rows_by_tag[t] for t in tags if t in self._rows_by_tag]
@@ -45,7 +47,17 @@ class Ranker:
                 return []
             selected = np.unique(np.concatenate(allowed)).astype(np.int64)
             params = faiss.SearchParameters(sel=faiss.IDSelectorBatch(selected))
-            k = min(k, len(selected))
+            candidates = len(selected)
+        k = candidates if candidates <= EXHAUSTIVE_ROWS else max(SEARCH_ROWS, limit * 8)
+        while True:
+            ranked = self._best_per_entry(query, min(k, candidates), limit, params)
+            if len(ranked) >= limit or k >= candidates:
+                return ranked
+            k *= 4
+
+    def _best_per_entry(
+        self, query: Vectors, k: int, limit: int, params: Any
+    ) -> list[Scored]:
         scores, rows = self.index.vectors.search(query.reshape(1, -1), k, params=params)
         ranked: list[Scored] = []
         seen: set[int] = set()

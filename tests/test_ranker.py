@@ -1,0 +1,63 @@
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import pytest
+
+from app.calibration import Calibration
+from app.index import build_index
+from app.knowledge import KnowledgeBase
+from app.ranker import Ranker, Scored, to_answer
+from app.records import Entry
+from tests.conftest import FakeEmbedder
+
+CALIBRATION = Calibration(intercept=-5.0, weight_score=10.0, weight_margin=10.0, threshold=0.5,
+                          ambiguity_margin=0.05)
+A, B, C = (Entry(x, f"question {x}", f"answer {x}") for x in "abc")
+
+
+def _sigmoid(z: float) -> float:
+    return 1 / (1 + math.exp(-z))
+
+
+def test_confidence_uses_score_and_margin_over_the_best_other_entry() -> None:
+    answer = to_answer("q", [Scored(A, 0.8, "t"), Scored(B, 0.5, "t"), Scored(C, 0.4, "t")],
+                       CALIBRATION, alternatives=2)
+    assert answer.matched and not answer.ambiguous
+    assert answer.best is not None and answer.best.entry == A
+    assert answer.best.confidence == pytest.approx(_sigmoid(-5 + 8 + 3))
+    assert [(m.entry, m.confidence) for m in answer.alternatives] == [
+        (B, pytest.approx(_sigmoid(-5 + 5 - 3))), (C, pytest.approx(_sigmoid(-5 + 4 - 4)))]
+
+
+def test_below_threshold_is_no_confident_match_with_suggestions() -> None:
+    answer = to_answer("q", [Scored(A, 0.45, "t"), Scored(B, 0.44, "t")], CALIBRATION, 3)
+    assert (answer.matched, answer.best, answer.ambiguous) == (False, None, True)
+    assert [m.entry for m in answer.alternatives] == [A, B]
+    assert answer.confidence == pytest.approx(_sigmoid(-5 + 4.5 + 0.1))
+
+
+def test_close_runner_up_is_ambiguous_even_when_confident() -> None:
+    answer = to_answer("q", [Scored(A, 0.95, "t"), Scored(B, 0.93, "t")], CALIBRATION, 1)
+    assert (answer.matched, answer.ambiguous) == (True, True)
+
+
+def test_nothing_to_rank() -> None:
+    answer = to_answer("q", [], CALIBRATION, 3)
+    assert (answer.matched, answer.best, answer.alternatives, answer.confidence) == (
+        False, None, (), 0.0)
+
+
+def test_wider_search_when_one_entry_crowds_out_the_rest(
+    tmp_path: Path, fake_embedder: FakeEmbedder, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr("app.ranker.EXHAUSTIVE_ROWS", 10)
+    monkeypatch.setattr("app.ranker.SEARCH_ROWS", 1)
+    crowd = Entry("cancel", "cancel the order", "a",
+                  alternates=tuple(f"cancel the order now {i}" for i in range(40)))
+    others = (Entry("sla", "shipping sla days", "b"), Entry("addr", "change address", "c"))
+    index = build_index(KnowledgeBase(entries=(crowd, *others)), fake_embedder, tmp_path)
+    ranker = Ranker(index, (crowd, *others))
+    ranked = ranker.rank(fake_embedder.encode(["cancel the order"])[0], limit=3)
+    assert [r.entry.id for r in ranked] == ["cancel", "sla", "addr"]
