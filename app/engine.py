@@ -52,11 +52,14 @@ def clean_question(text: str, max_chars: int) -> str:
     question = text.strip()
     if not question:
         raise InvalidQuestion("the question is empty")
-    if len(question) > max_chars:
-        raise InvalidQuestion(f"the question is {len(question)} characters long; "
+    if len(text) > max_chars:  # as sent, spaces included: the limit the API schema states
+        raise InvalidQuestion(f"the question is {len(text)} characters long; "
                               f"the limit is {max_chars}")
     if any(unicodedata.category(c) == "Cc" and c not in "\t\n\r" for c in question):
         raise InvalidQuestion("the question contains control characters")
+    if any(unicodedata.category(c) == "Cs" for c in question):
+        # JSON can smuggle in a lone "\ud800" escape, which no encoder or response can encode.
+        raise InvalidQuestion("the question is not valid Unicode: it holds an unpaired surrogate")
     return " ".join(question.split())
 
 
@@ -129,7 +132,9 @@ class Engine:
                 reason = str(exc)
         if index is None or reason:
             log.info("building the index: %s", reason)
-            index = build_index(knowledge, self.embedder, index_dir, show_progress=show_progress)
+            previous = self._state.index if self._state is not None else None
+            index = build_index(knowledge, self.embedder, index_dir, show_progress=show_progress,
+                                previous=previous)
             action = "built"
         else:
             action = "loaded"
