@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: serve test install browser lint bench
+.PHONY: serve test install browser lint gate
 
 $(BIN)/playbook: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -28,5 +28,11 @@ lint: install
 	$(BIN)/ruff check app tests bench
 	$(BIN)/playbook lint
 
-test: install browser lint
+# The quality gate on the labelled seed queries, beside the baselines (fails on a regression).
+gate: install
+	$(BIN)/playbook eval knowledge/eval/queries.jsonl --compare \
+	  --fail-under top1=0.95 --fail-under recall_at_3=0.99 \
+	  --fail-under abstention=0.90 --fail-under wrong_refusal=0.03
+
+test: install browser lint gate
 	$(BIN)/python -m pytest -q
