@@ -235,8 +235,8 @@ def build_index(
         )
         (staging / "manifest.json").write_text(manifest.to_json(), encoding="utf-8")
         for name in (*FILES, "manifest.json"):
-            with (staging / name).open("rb") as handle:
-                os.fsync(handle.fileno())
+            with (staging / name).open("rb") as written:
+                os.fsync(written.fileno())
         os.replace(staging, builds / build_id)
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)

@@ -46,7 +46,8 @@ class Ranker:
             if not allowed:
                 return []
             selected = np.unique(np.concatenate(allowed)).astype(np.int64)
-            params = faiss.SearchParameters(sel=faiss.IDSelectorBatch(selected))
+            selector = faiss.IDSelectorBatch(selected)
+            params = faiss.SearchParameters(sel=selector)  # type: ignore[call-arg]  # stubs lag
             candidates = len(selected)
         k = candidates if candidates <= EXHAUSTIVE_ROWS else max(SEARCH_ROWS, limit * 8)
         while True:
