@@ -26,6 +26,7 @@ serve: install
 
 lint: install
 	$(BIN)/ruff check app tests bench
+	$(BIN)/mypy app
 	$(BIN)/playbook lint
 
 # The quality gate on the labelled seed queries, beside the baselines (fails on a regression).
