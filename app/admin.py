@@ -6,7 +6,7 @@ from fastapi import APIRouter, Depends
 from pydantic import BaseModel
 
 from app.deps import EngineDep, require_admin
-from app.schemas import ErrorOut
+from app.schemas import error_responses
 
 
 class ReloadOut(BaseModel):
@@ -19,7 +19,7 @@ class ReloadOut(BaseModel):
 
 
 router = APIRouter(prefix="/api/admin", dependencies=[Depends(require_admin)],
-                   responses={code: {"model": ErrorOut} for code in (401, 422, 503)})
+                   responses=error_responses(400, 401, 413, 422, 503))
 
 
 @router.post("/reload", response_model=ReloadOut, summary="Reload the knowledge and swap the index")

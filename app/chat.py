@@ -9,10 +9,11 @@ from typing import Annotated, Any, Literal
 
 import jinja2
 from fastapi import APIRouter, Depends, FastAPI, Request
+from fastapi import Path as PathParam
 from fastapi.responses import HTMLResponse
 from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from app import review
 from app.config import Settings
@@ -22,7 +23,14 @@ from app.errors import EntryNotFound
 from app.feedback import Feedback, FeedbackNotSaved, FeedbackStore
 from app.records import Answer, confidence_band
 from app.request_log import note_answer
-from app.schemas import AlternativeOut, AnswerOut, AskRequest, ErrorOut
+from app.schemas import (
+    STRICT_BODY,
+    AlternativeOut,
+    AnswerOut,
+    AskRequest,
+    WholeNumber,
+    error_responses,
+)
 from app.security_headers import SecurityHeadersMiddleware
 
 log = logging.getLogger("playbook.chat")
@@ -31,6 +39,9 @@ HERE = Path(__file__).resolve().parent
 TEMPLATES = Jinja2Templates(env=jinja2.Environment(
     loader=jinja2.FileSystemLoader(HERE / "templates"), autoescape=True))
 REVIEW_DISABLED = "review is disabled: set PLAYBOOK_ADMIN_TOKEN"
+# The largest integer every JSON client (and float comparison) holds exactly; it keeps ids far
+# below SQLite's 2**63 - 1, which would overflow into a 500 instead of a 404.
+MAX_QUERY_ID = 2**53 - 1
 
 
 # ---------------------------------------------------------------- JSON shapes
@@ -55,8 +66,21 @@ class ChatAnswerOut(AnswerOut):
         return cls(**plain, band=confidence_band(plain["confidence"]), query_id=query_id)
 
 
+_NO_PICK = {"anyOf": [{"type": "null"}, {"const": ""}]}
+# app.feedback.Feedback's rules, stated in the schema: only a 👎 picks an entry or "none of
+# these", and not both.
+FEEDBACK_RULES: dict[str, Any] = {"allOf": [
+    {"if": {"properties": {"rating": {"const": "up"}}},
+     "then": {"properties": {"picked_entry_id": _NO_PICK, "none_of_these": {"const": False}}}},
+    {"if": {"properties": {"none_of_these": {"const": True}}, "required": ["none_of_these"]},
+     "then": {"properties": {"picked_entry_id": _NO_PICK}}},
+]}
+
+
 class FeedbackIn(BaseModel):
-    query_id: int
+    model_config = ConfigDict(**STRICT_BODY, json_schema_extra=FEEDBACK_RULES)
+
+    query_id: WholeNumber = Field(ge=1, le=MAX_QUERY_ID)
     rating: Literal["up", "down"]
     picked_entry_id: str | None = Field(default=None, description="The right entry, on 👎.")
     none_of_these: bool = Field(default=False, description="On 👎: no entry fits.")
@@ -94,6 +118,8 @@ class ReviewOut(BaseModel):
 
 
 class AddAlternateIn(BaseModel):
+    model_config = STRICT_BODY
+
     entry_id: str
 
 
@@ -125,13 +151,12 @@ def get_store(request: Request) -> FeedbackStore:
 
 
 StoreDep = Annotated[FeedbackStore, Depends(get_store)]
-ERRORS: dict[int | str, dict[str, Any]] = {
-    code: {"model": ErrorOut} for code in (401, 404, 422, 503)
-}
+QueryId = Annotated[int, PathParam(ge=1, le=MAX_QUERY_ID)]
 
 pages = APIRouter(include_in_schema=False)
-chat_api = APIRouter(prefix="/api", responses=ERRORS)
-review_api = APIRouter(prefix="/api/review", responses=ERRORS,
+chat_api = APIRouter(prefix="/api", responses=error_responses(400, 404, 413, 415, 422, 429, 503))
+review_api = APIRouter(prefix="/api/review",
+                       responses=error_responses(400, 401, 404, 413, 415, 422, 503),
                        dependencies=[Depends(require_admin)])
 
 
@@ -222,7 +247,7 @@ def review_queue(engine: EngineDep, store: StoreDep) -> ReviewOut:
 
 @review_api.post("/{query_id}/add", response_model=AddAlternateOut,
                  summary="Teach an entry this question; the index is rebuilt and swapped")
-def review_add(query_id: int, body: AddAlternateIn, engine: EngineDep,
+def review_add(query_id: QueryId, body: AddAlternateIn, engine: EngineDep,
                store: StoreDep) -> AddAlternateOut:
     outcome = review.add_as_alternate(store, engine, query_id, body.entry_id)
     return AddAlternateOut(
@@ -234,7 +259,7 @@ def review_add(query_id: int, body: AddAlternateIn, engine: EngineDep,
 
 @review_api.post("/{query_id}/dismiss", response_model=DismissOut,
                  summary="Take a question off the queue")
-def review_dismiss(query_id: int, store: StoreDep) -> DismissOut:
+def review_dismiss(query_id: QueryId, store: StoreDep) -> DismissOut:
     return DismissOut(query_id=query_id, resolved=list(review.dismiss(store, query_id)))
 
 

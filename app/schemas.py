@@ -2,16 +2,37 @@
 
 from __future__ import annotations
 
-from pydantic import BaseModel, Field
+from typing import Annotated, Any
+
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
 
 from app.records import Answer, Entry, Match
 
 MAX_TOP_K = 20
+# Request bodies take JSON types as they are ("3" is not a number) and refuse unknown fields,
+# so a typo such as "topk" is reported instead of silently ignored.
+STRICT_BODY = ConfigDict(strict=True, extra="forbid")
+_CONTROL = r"\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f"  # app.engine refuses these (Cc but tab/CR/LF)
+# What app.engine.clean_question accepts, stated for the schema only: the engine checks it and
+# says in words what is wrong, which a pattern mismatch would not. app.web adds maxLength.
+QUESTION_PATTERN = rf"^[^{_CONTROL}]*[^\s{_CONTROL}][^{_CONTROL}]*$"
+QUESTION_SCHEMA: dict[str, Any] = {"minLength": 1, "pattern": QUESTION_PATTERN}
+
+
+def _integral_float_to_int(value: object) -> object:
+    return int(value) if isinstance(value, float) and value.is_integer() else value
+
+
+# JSON counts 8.0 as the integer 8 (so does the schema); strict mode alone would refuse it.
+WholeNumber = Annotated[int, BeforeValidator(_integral_float_to_int)]
 
 
 class AskRequest(BaseModel):
-    question: str = Field(description="The agent's question in plain words.")
-    top_k: int = Field(default=3, ge=0, le=MAX_TOP_K, description="How many alternatives.")
+    model_config = STRICT_BODY
+
+    question: str = Field(description="The agent's question in plain words.",
+                          json_schema_extra=QUESTION_SCHEMA)
+    top_k: WholeNumber = Field(default=3, ge=0, le=MAX_TOP_K, description="How many alternatives.")
     tags: list[str] | None = Field(default=None, description="Only entries with one of these.")
 
 
@@ -118,3 +139,25 @@ class HealthOut(BaseModel):
 
 class ErrorOut(BaseModel):
     detail: str
+
+
+ERROR_DESCRIPTIONS = {
+    400: "The URL is not valid UTF-8",
+    401: "A valid admin token is required",
+    404: "No such entry or logged question",
+    413: "The body is larger than PLAYBOOK_MAX_BODY_BYTES",
+    415: "The body is not JSON",
+    422: "The request is invalid; the detail says how",
+    429: "Too many requests from this client (PLAYBOOK_RATE_LIMIT_PER_MINUTE)",
+    503: "Not ready, disabled, or feedback not saved",
+}
+
+
+def error_responses(*codes: int) -> dict[int | str, dict[str, Any]]:
+    """OpenAPI `responses=` for these error statuses; every one carries {"detail": message}."""
+    responses: dict[int | str, dict[str, Any]] = {
+        code: {"model": ErrorOut, "description": ERROR_DESCRIPTIONS[code]} for code in codes}
+    if 413 in responses:
+        # Starlette answers a declared Content-Length over the limit in plain text.
+        responses[413]["content"] = {"text/plain": {"schema": {"type": "string"}}}
+    return responses

@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 from typing import Annotated, Any
+from urllib.parse import unquote_to_bytes
 
-from fastapi import APIRouter, FastAPI, Query, Request
+from fastapi import APIRouter, Depends, FastAPI, HTTPException, Query, Request
+from fastapi.exception_handlers import http_exception_handler
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from app.admin import router as admin_router
 from app.chat import install_chat
@@ -18,20 +21,18 @@ from app.rate_limit import RateLimitMiddleware
 from app.request_log import RequestLogMiddleware, note_answer
 from app.schemas import (
     MAX_TOP_K,
+    QUESTION_PATTERN,
+    QUESTION_SCHEMA,
     AnswerOut,
     AskRequest,
     EntryOut,
-    ErrorOut,
     HealthOut,
     SearchOut,
+    error_responses,
 )
 from app.slack import install_slack
 
-ERRORS: dict[int | str, dict[str, object]] = {
-    404: {"model": ErrorOut}, 422: {"model": ErrorOut}, 503: {"model": ErrorOut}
-}
-
-api = APIRouter(prefix="/api", responses=ERRORS)
+api = APIRouter(prefix="/api", responses=error_responses(400, 404, 413, 415, 422, 429, 503))
 
 
 @api.post("/ask", response_model=AnswerOut, summary="Answer a question with the best entry")
@@ -44,7 +45,7 @@ def ask(body: AskRequest, engine: EngineDep, request: Request) -> AnswerOut:
 @api.get("/search", response_model=SearchOut, summary="Ranked entries with scores")
 def search(
     engine: EngineDep,
-    q: Annotated[str, Query(description="The query text.")],
+    q: Annotated[str, Query(description="The query text.", json_schema_extra=QUESTION_SCHEMA)],
     k: Annotated[int, Query(ge=1, le=MAX_TOP_K)] = 5,
 ) -> SearchOut:
     return SearchOut.from_matches(q.strip(), engine.search(q, k=k))
@@ -60,22 +61,71 @@ def entry(entry_id: str, engine: EngineDep) -> EntryOut:
     return EntryOut.from_entry(engine.entry(entry_id))
 
 
-def _validation_message(exc: RequestValidationError) -> str:
+NOT_JSON = "the request body must be JSON, sent with Content-Type: application/json"
+NOT_AN_OBJECT = "the request body must be a JSON object"
+
+
+def _validation_error(exc: RequestValidationError) -> tuple[int, str]:
     parts = []
     for error in exc.errors():
         if error.get("type") == "json_invalid":
-            return "the request body is not valid JSON"
+            return 422, "the request body is not valid JSON"
+        if tuple(error.get("loc", ())) == ("body",):
+            # FastAPI hands over the raw bytes when the content type is not JSON.
+            if isinstance(error.get("input"), bytes):
+                return 415, NOT_JSON
+            return 422, NOT_AN_OBJECT
         where = ".".join(str(p) for p in error.get("loc", ()) if p != "body") or "body"
         parts.append(f"{where}: {error.get('msg', 'invalid')}")
-    return "; ".join(parts) or "invalid request"
+    return 422, "; ".join(parts) or "invalid request"
+
+
+def _unreadable_body(exc: StarletteHTTPException) -> str | None:
+    """A clearer word for FastAPI's "There was an error parsing the body" (its cause says why)."""
+    if isinstance(exc.__cause__, UnicodeDecodeError):
+        return "the request body is not valid JSON: it is not UTF-8 text"
+    if isinstance(exc.__cause__, RecursionError):
+        return "the request body is not valid JSON: it is nested too deeply"
+    return None
+
+
+def require_utf8_url(request: Request) -> None:
+    """Starlette decodes bad percent-escapes to U+FFFD; refuse them instead of answering a
+    question nobody asked."""
+    for part, raw in (("path", request.scope.get("raw_path") or b""),
+                      ("query string", request.scope.get("query_string") or b"")):
+        try:
+            unquote_to_bytes(raw).decode("utf-8")
+        except UnicodeDecodeError:
+            raise HTTPException(400, f"the {part} is not valid UTF-8") from None
+
+
+def _with_question_limit(node: Any, limit: int) -> None:
+    """Give every question in the OpenAPI schema this deployment's length limit."""
+    if isinstance(node, dict):
+        if node.get("pattern") == QUESTION_PATTERN:
+            node["maxLength"] = limit
+        for value in node.values():
+            _with_question_limit(value, limit)
+    elif isinstance(node, list):
+        for value in node:
+            _with_question_limit(value, limit)
 
 
 def create_app(settings: Settings, engine: Engine) -> FastAPI:
     app = FastAPI(title="Playbook Assistant", version="0.1.0",
                   description="Answers support agents from the playbook, locally.",
-                  max_body_size=settings.max_body_bytes)
+                  max_body_size=settings.max_body_bytes,
+                  dependencies=[Depends(require_utf8_url)])
     app.state.settings = settings
     app.state.engine = engine
+
+    def openapi_with_limits() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            _with_question_limit(FastAPI.openapi(app), settings.max_question_chars)
+        return app.openapi_schema  # type: ignore[return-value]
+
+    app.openapi = openapi_with_limits  # type: ignore[method-assign]
 
     @app.exception_handler(PlaybookError)
     async def playbook_error(_: Request, exc: PlaybookError) -> JSONResponse:
@@ -83,9 +133,17 @@ def create_app(settings: Settings, engine: Engine) -> FastAPI:
 
     @app.exception_handler(RequestValidationError)
     async def invalid_request(_: Request, exc: RequestValidationError) -> JSONResponse:
-        return JSONResponse({"detail": _validation_message(exc)}, status_code=422)
+        status, detail = _validation_error(exc)
+        return JSONResponse({"detail": detail}, status_code=status)
 
-    @app.get("/healthz", response_model=HealthOut, summary="Liveness and index identity")
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(request: Request, exc: StarletteHTTPException) -> Any:
+        if exc.status_code == 400 and (detail := _unreadable_body(exc)):
+            return JSONResponse({"detail": detail}, status_code=422)
+        return await http_exception_handler(request, exc)
+
+    @app.get("/healthz", response_model=HealthOut, summary="Liveness and index identity",
+             responses=error_responses(400, 413, 503))
     def healthz(engine: EngineDep) -> HealthOut:
         return HealthOut(**engine.health())
 
