@@ -77,14 +77,21 @@ class Ranker:
 
 
 def to_matches(ranked: Sequence[Scored], calibration: Calibration) -> list[Match]:
-    """Each entry's confidence uses its margin over the best *other* entry."""
-    matches = []
-    for i, item in enumerate(ranked):
-        others = [r.score for j, r in enumerate(ranked) if j != i][:1]
-        margin = item.score - (others[0] if others else 0.0)
-        matches.append(Match(item.entry, item.score, calibration.confidence(item.score, margin),
-                             item.matched_text))
-    return matches
+    """Confidence that the entry is the right one.
+
+    The top entry's comes from the calibrated model (its score, and its margin over the runner-
+    up). At most one entry is right, so the others share what the top one leaves: each gets that
+    remainder in proportion to what the model would say of it alone (its score, and its negative
+    margin to the top), and together they never claim more than the remainder."""
+    if not ranked:
+        return []
+    runner_up = ranked[1].score if len(ranked) > 1 else 0.0
+    top = calibration.confidence(ranked[0].score, ranked[0].score - runner_up)
+    alone = [calibration.confidence(r.score, r.score - ranked[0].score) for r in ranked[1:]]
+    share = (1.0 - top) / max(1.0, sum(alone))
+    confidences = [top, *(c * share for c in alone)]
+    return [Match(r.entry, r.score, c, r.matched_text)
+            for r, c in zip(ranked, confidences, strict=True)]
 
 
 def to_answer(

@@ -8,7 +8,7 @@ import pytest
 from app.calibration import Calibration
 from app.index import build_index
 from app.knowledge import KnowledgeBase
-from app.ranker import Ranker, Scored, to_answer
+from app.ranker import Ranker, Scored, to_answer, to_matches
 from app.records import Entry
 from tests.conftest import FakeEmbedder
 
@@ -21,14 +21,26 @@ def _sigmoid(z: float) -> float:
     return 1 / (1 + math.exp(-z))
 
 
-def test_confidence_uses_score_and_margin_over_the_best_other_entry() -> None:
+def test_top_confidence_uses_score_and_margin_and_the_rest_share_the_remainder() -> None:
     answer = to_answer("q", [Scored(A, 0.8, "t"), Scored(B, 0.5, "t"), Scored(C, 0.4, "t")],
                        CALIBRATION, alternatives=2)
     assert answer.matched and not answer.ambiguous
     assert answer.best is not None and answer.best.entry == A
-    assert answer.best.confidence == pytest.approx(_sigmoid(-5 + 8 + 3))
+    top = _sigmoid(-5 + 8 + 3)
+    assert answer.best.confidence == pytest.approx(top)
     assert [(m.entry, m.confidence) for m in answer.alternatives] == [
-        (B, pytest.approx(_sigmoid(-5 + 5 - 3))), (C, pytest.approx(_sigmoid(-5 + 4 - 4)))]
+        (B, pytest.approx(_sigmoid(-5 + 5 - 3) * (1 - top))),
+        (C, pytest.approx(_sigmoid(-5 + 4 - 4) * (1 - top)))]
+
+
+def test_alternatives_never_claim_more_than_the_top_entry_leaves() -> None:
+    close = [Scored(A, 0.9, "t"), Scored(B, 0.89, "t"), Scored(C, 0.88, "t")]
+    matches = to_matches(close, CALIBRATION)
+    alone = [_sigmoid(-5 + 8.9 - 0.1), _sigmoid(-5 + 8.8 - 0.2)]
+    remainder = 1 - _sigmoid(-5 + 9 + 0.1)
+    assert [m.confidence for m in matches[1:]] == [
+        pytest.approx(a * remainder / sum(alone)) for a in alone]
+    assert sum(m.confidence for m in matches) == pytest.approx(1.0)
 
 
 def test_below_threshold_is_no_confident_match_with_suggestions() -> None:

@@ -308,7 +308,7 @@ def test_a_question_without_a_confident_match_says_so_and_suggests(client: TestC
             section("*Closest entries* (check before using)\n"
                     "• “What is our SLA for shipping most orders” · confidence 12% (low)\n"
                     "• “Customer wants to cancel an order” → `#SD - Too Late to Cancel` · "
-                    "confidence 2% (low)\n"
+                    "confidence 1% (low)\n"
                     "• “Customer wants to change the shipping address” → `" + MACRO + "` · "
                     "confidence 0% (low)"),
         ],
@@ -534,8 +534,8 @@ def test_knowledge_base_text_arrives_escaped(hostile_client: TestClient) -> None
                     "confidence 100% (high)"),
             section("*Also possible*\n"
                     "• “Customer wants to change the shipping address” → `" + MACRO + "` · "
-                    "confidence 1% (low)\n"
-                    "• “What is our SLA for shipping most orders” · confidence 1% (low)"),
+                    "confidence 0% (low)\n"
+                    "• “What is our SLA for shipping most orders” · confidence 0% (low)"),
         ],
     }
 

@@ -48,7 +48,7 @@ def test_ask_returns_the_matched_entry_and_alternatives(client: TestClient) -> N
         "tags": ["address"],
         "confidence": 0.9937,
         "ambiguous": False,
-        "alternatives": [{**CANCEL, "confidence": 0.0005}],
+        "alternatives": [{**CANCEL, "confidence": 0.0}],
     }
 
 
@@ -114,7 +114,7 @@ def test_search_ranks_entries_with_scores(client: TestClient) -> None:
             {"rank": 1, **SLA, "matched_text": "delivery time for most orders",
              "score": 0.3162, "confidence": 0.0268},
             {"rank": 2, **ADDRESS, "matched_text": "Customer wants to change the shipping address",
-             "score": 0.2673, "confidence": 0.002},
+             "score": 0.2673, "confidence": 0.0019},
         ],
     }
 
