@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -111,3 +112,82 @@ def test_failed_build_leaves_previous_index_current(
     assert load_index(tiny_settings.index_dir).manifest == good.manifest
     builds = tiny_settings.index_dir / "builds"
     assert [p.name for p in builds.iterdir()] == [good.manifest.build_id]
+
+
+class OtherModel(FakeEmbedder):
+    identity = "other-model@1"
+
+
+def _served(engine: Engine) -> tuple[str, str, str | None]:
+    answer = engine.ask("cancel my order please")
+    return (engine.health()["model"], engine.health()["knowledge_hash"],
+            answer.best.entry.id if answer.best else None)
+
+
+def test_an_index_from_another_model_is_rebuilt_not_served(tiny_settings: Settings) -> None:
+    Engine(tiny_settings, FakeEmbedder()).load()
+    engine = Engine(tiny_settings, OtherModel())
+    report = engine.load()
+    assert (report.action, report.reason) == (
+        "built", "the index was built with fake-bag-of-words@1#fake, the engine uses "
+                 "other-model@1#fake")
+    kb = load_knowledge(tiny_settings.knowledge_dir)
+    assert _served(engine) == ("other-model@1", kb.content_hash(), "cancel-order")
+    assert load_index(tiny_settings.index_dir).manifest.space == "other-model@1#fake"
+
+
+def test_an_index_from_other_knowledge_is_rebuilt_not_served(
+    tiny_settings: Settings, tmp_path: Path
+) -> None:
+    other = tmp_path / "other-knowledge"
+    other.mkdir()
+    (other / "playbook.yaml").write_text(
+        "entries:\n- id: refunds\n  question: How do refunds work\n  answer: In 5 days\n",
+        encoding="utf-8")
+    Engine(tiny_settings.model_copy(update={"knowledge_dir": other}), FakeEmbedder()).load()
+    foreign = load_index(tiny_settings.index_dir).manifest
+    engine = Engine(tiny_settings, FakeEmbedder())
+    report = engine.load()
+    assert (report.action, report.reason, report.entries) == (
+        "built", "the knowledge changed since the index was built", 3)
+    kb = load_knowledge(tiny_settings.knowledge_dir)
+    assert foreign.knowledge_hash != kb.content_hash()
+    assert _served(engine) == ("fake-bag-of-words@1", kb.content_hash(), "cancel-order")
+
+
+@pytest.mark.parametrize(("damage", "problem"), [
+    (lambda text: text[: text.index("\n") + 1],  # cut after its first line
+     "has an unreadable manifest: Expecting property name enclosed in double quotes: "
+     "line 2 column 1 (char 2)"),
+    (lambda text: "", "has an unreadable manifest: Expecting value: line 1 column 1 (char 0)"),
+    (lambda text: json.dumps({k: v for k, v in json.loads(text).items() if k != "files"}),
+     "has an unreadable manifest: Manifest.__init__() missing 1 required positional argument: "
+     "'files'"),
+])
+def test_a_truncated_or_damaged_manifest_is_rebuilt_not_served(
+    tiny_settings: Settings, damage: Any, problem: str
+) -> None:
+    Engine(tiny_settings, FakeEmbedder()).load()
+    broken = load_index(tiny_settings.index_dir)
+    manifest = broken.path / "manifest.json"
+    manifest.write_text(damage(manifest.read_text(encoding="utf-8")), encoding="utf-8")
+    with pytest.raises(IndexInvalid) as raised:
+        load_index(tiny_settings.index_dir)
+    assert str(raised.value) == f"index build {broken.manifest.build_id} {problem}"
+    engine = Engine(tiny_settings, FakeEmbedder())
+    report = engine.load()
+    assert (report.action, report.reason) == (
+        "built", f"index build {broken.manifest.build_id} {problem}")
+    assert load_index(tiny_settings.index_dir).manifest.build_id != broken.manifest.build_id
+    kb = load_knowledge(tiny_settings.knowledge_dir)
+    assert _served(engine) == ("fake-bag-of-words@1", kb.content_hash(), "cancel-order")
+
+
+def test_a_missing_vectors_file_is_rebuilt_not_served(tiny_settings: Settings) -> None:
+    Engine(tiny_settings, FakeEmbedder()).load()
+    broken = load_index(tiny_settings.index_dir)
+    (broken.path / "vectors.faiss").unlink()
+    report = Engine(tiny_settings, FakeEmbedder()).load()
+    assert (report.action, report.reason) == (
+        "built", f"index file {broken.path / 'vectors.faiss'} is missing or corrupt "
+                 "(checksum mismatch)")
