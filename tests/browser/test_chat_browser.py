@@ -8,14 +8,10 @@ from __future__ import annotations
 
 import math
 import shutil
-import socket
-import threading
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 
 import pytest
-import uvicorn
 from playwright.sync_api import Browser, BrowserContext, Page, expect, sync_playwright
 
 from app.config import PROJECT_ROOT, Settings
@@ -24,6 +20,7 @@ from app.feedback import Feedback, FeedbackStore
 from app.knowledge import load_knowledge, save_playbook
 from app.records import Entry, confidence_band
 from app.web import create_app
+from tests.conftest import serve_in_thread
 
 pytestmark = [pytest.mark.browser, pytest.mark.model]
 
@@ -59,13 +56,6 @@ class Live:
     store: FeedbackStore
 
 
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-        return port
-
-
 @pytest.fixture(scope="module")
 def live(tmp_path_factory: pytest.TempPathFactory, seed_engine: Engine) -> Iterator[Live]:
     root = tmp_path_factory.mktemp("live")
@@ -82,19 +72,8 @@ def live(tmp_path_factory: pytest.TempPathFactory, seed_engine: Engine) -> Itera
     engine = Engine(settings, seed_engine.embedder)  # the model is loaded once per session
     engine.load()
     app = create_app(settings, engine)
-    port = free_port()
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 30
-    while not server.started:
-        assert time.monotonic() < deadline, "uvicorn did not start"
-        time.sleep(0.05)
-    try:
-        yield Live(f"http://127.0.0.1:{port}", engine, app.state.feedback_store)
-    finally:
-        server.should_exit = True
-        thread.join(timeout=10)
+    with serve_in_thread(app) as url:
+        yield Live(url, engine, app.state.feedback_store)
 
 
 @pytest.fixture(scope="module")
