@@ -148,3 +148,8 @@ def test_healthz_identifies_the_index(client: TestClient, tiny_engine: Engine) -
         "index_type": "flat",
         "last_reload_error": None,
     }
+
+
+def test_invisible_characters_alone_are_an_empty_question(client: TestClient) -> None:
+    response = client.post("/api/ask", json={"question": "\u200b\u2060 \ufeff"})
+    assert (response.status_code, response.json()) == (422, {"detail": "the question is empty"})
