@@ -167,23 +167,24 @@ def ask(settings: Settings, question: str, top_k: int | None, tags: tuple[str, .
 @click.pass_obj
 def serve(settings: Settings, host: str, port: int, workers: int) -> None:
     """Serve the chat and the JSON API."""
-    import logging
     import os
 
     import uvicorn
 
+    from app.request_log import configure_logging
+
     if workers == 1:
         from app.web import create_app
 
-        logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+        configure_logging()
         app = create_app(settings, open_engine(settings))
-        uvicorn.run(app, host=host, port=port, log_level="info")
+        uvicorn.run(app, host=host, port=port, log_level="info", access_log=False)
         return
     # Each worker builds its own app from the environment; pass the CLI's folders along.
     os.environ["PLAYBOOK_KNOWLEDGE_DIR"] = str(settings.knowledge_dir)
     os.environ["PLAYBOOK_INDEX_DIR"] = str(settings.index_dir)
     uvicorn.run("app.main:make_app", factory=True, host=host, port=port, workers=workers,
-                log_level="info")
+                log_level="info", access_log=False)
 
 
 from app.cli_eval import eval_command  # noqa: E402  (registered last: it imports nothing from here)

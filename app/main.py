@@ -2,17 +2,16 @@
 
 from __future__ import annotations
 
-import logging
-
 from fastapi import FastAPI
 
 from app.config import Settings
 from app.engine import Engine
+from app.request_log import configure_logging
 from app.web import create_app
 
 
 def make_app() -> FastAPI:
-    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    configure_logging()
     settings = Settings()
     engine = Engine.open(settings)
     return create_app(settings, engine)

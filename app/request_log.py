@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import logging
 import re
+import sys
 import time
 import uuid
 from typing import Any
@@ -18,6 +19,17 @@ from app.records import Answer
 
 access_log = logging.getLogger("playbook.access")
 _SAFE_REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
+
+
+def configure_logging() -> None:
+    """Server logs: the access log as bare JSON lines on stdout, everything else readable on
+    stderr. (uvicorn's own access log is turned off: this one replaces it.)"""
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    handler = logging.StreamHandler(sys.stdout)
+    handler.setFormatter(logging.Formatter("%(message)s"))
+    access_log.addHandler(handler)
+    access_log.setLevel(logging.INFO)
+    access_log.propagate = False
 
 
 def note_answer(state: Any, answer: Answer) -> None:
