@@ -88,21 +88,28 @@ def held_out_features(
     row_entry: npt.NDArray[np.int64],
     held_out_rows: npt.NDArray[np.int64],
     negatives: npt.NDArray[np.float32],
+    held_out_bonus: npt.NDArray[np.float64] | None = None,
+    negative_bonus: npt.NDArray[np.float64] | None = None,
 ) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.float64], npt.NDArray[np.bool_]]:
     """(top score, margin, correct) for each held-out row asked against the other rows, then for
-    each out-of-scope vector asked against all rows. Rows must be grouped by entry."""
+    each out-of-scope vector asked against all rows. Rows must be grouped by entry. An entry's
+    score is its best cosine plus, when given, that query's bonus for the entry (the intent
+    head's weighted log-probability: exactly what the ranker ranks by)."""
     starts = np.flatnonzero(np.r_[True, row_entry[1:] != row_entry[:-1]])
     scores: list[npt.NDArray[np.float64]] = []
     margins: list[npt.NDArray[np.float64]] = []
     correct: list[npt.NDArray[np.bool_]] = []
 
-    def collect(queries: npt.NDArray[np.float32], own_rows: npt.NDArray[np.int64] | None) -> None:
+    def collect(queries: npt.NDArray[np.float32], own_rows: npt.NDArray[np.int64] | None,
+                bonus: npt.NDArray[np.float64] | None) -> None:
         for begin in range(0, len(queries), 512):
             similarity = queries[begin : begin + 512] @ vectors.T
             if own_rows is not None:
                 chunk = own_rows[begin : begin + 512]
                 similarity[np.arange(len(chunk)), chunk] = -np.inf
             per_entry = np.maximum.reduceat(similarity, starts, axis=1)
+            if bonus is not None:
+                per_entry = per_entry + bonus[begin : begin + 512]
             # The best two per row, not a full sort: a 10k-entry playbook re-indexes in a
             # fraction of the time (the values are the same, float32 widens exactly).
             if per_entry.shape[1] == 1:
@@ -119,9 +126,9 @@ def held_out_features(
                 correct.append(winner == row_entry[own_rows[begin : begin + 512]])
 
     if len(held_out_rows):
-        collect(vectors[held_out_rows], held_out_rows)
+        collect(vectors[held_out_rows], held_out_rows, held_out_bonus)
     if len(negatives):
-        collect(negatives, None)
+        collect(negatives, None, negative_bonus)
     if not scores:
         return np.zeros(0), np.zeros(0), np.zeros(0, dtype=bool)
     return np.concatenate(scores), np.concatenate(margins), np.concatenate(correct)

@@ -44,6 +44,10 @@ class Settings(BaseSettings):
     max_body_bytes: int = Field(default=65_536, ge=1024, description="Largest request body.")
     max_question_chars: int = Field(default=1000, ge=1, description="Longest question accepted.")
     top_k: int = Field(default=3, ge=1, le=50, description="Alternatives returned by default.")
+    head_weight: float = Field(
+        default=0.1, ge=0, description="Ranking = best cosine + this x log p(entry) of an intent "
+        "head fitted at build time on the questions and alternates (0 = off)."
+    )
 
     db_path: Path = Field(
         default=PROJECT_ROOT / "var" / "feedback.sqlite3", description="Query log and feedback."

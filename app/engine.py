@@ -128,14 +128,15 @@ class Engine:
         if not force_rebuild:
             try:
                 index = load_index(index_dir)
-                reason = staleness(index, knowledge, embedding_space(self.embedder)) or ""
+                reason = staleness(index, knowledge, embedding_space(self.embedder),
+                                   self.settings.head_weight) or ""
             except IndexInvalid as exc:
                 reason = str(exc)
         if index is None or reason:
             log.info("building the index: %s", reason)
             previous = self._state.index if self._state is not None else None
             index = build_index(knowledge, self.embedder, index_dir, show_progress=show_progress,
-                                previous=previous)
+                                previous=previous, head_weight=self.settings.head_weight)
             action = "built"
         else:
             action = "loaded"

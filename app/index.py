@@ -2,7 +2,8 @@
 
 Layout of an index folder:
     CURRENT                 name of the build in use (replaced atomically)
-    builds/<build-id>/      vectors.faiss, rows.jsonl, manifest.json
+    builds/<build-id>/      vectors.faiss, rows.jsonl, manifest.json (+ head.npz when the
+                            intent head is on and fitted)
     embedding-cache.sqlite3 text -> vector cache shared by builds
 
 A build is written to its own new folder and only then made current, so a crash or a kill
@@ -35,6 +36,7 @@ from app.embedder import Embedder, Vectors
 from app.embedding_cache import EmbeddingCache
 from app.errors import IndexInvalid
 from app.glossary import Glossary
+from app.head import IntentHead, fit_head, head_skipped
 from app.knowledge import KnowledgeBase, write_atomic
 
 FORMAT_VERSION = 1
@@ -42,6 +44,10 @@ CURRENT_FILE = "CURRENT"
 BUILDS_DIR = "builds"
 CACHE_FILE = "embedding-cache.sqlite3"
 FILES = ("vectors.faiss", "rows.jsonl")
+HEAD_FILE = "head.npz"
+# Calibration scores each held-out alternate with a head fitted without it (cross-fitting):
+# a head that had seen the query would make the calibration over-confident.
+CROSS_FIT_FOLDS = 5
 # Exact search stays fast (under a millisecond) up to about this many vectors; above it the
 # index is HNSW, checked for recall against exact search when built.
 FLAT_MAX_VECTORS = 20_000
@@ -78,6 +84,8 @@ class Manifest:
     calibration: Calibration
     versions: dict[str, str]
     files: dict[str, str]
+    head_weight: float = 0.0  # ranking = best cosine + head_weight * log p(entry | query)
+    head: str = "off"  # "fitted", "off", or "skipped: <why>"
 
     def to_json(self) -> str:
         data = {**self.__dict__, "calibration": self.calibration.to_dict()}
@@ -96,6 +104,7 @@ class LoadedIndex:
     rows: tuple[Row, ...]
     vectors: Any  # a faiss.Index; inner product on unit vectors = cosine similarity
     path: Path
+    head: IntentHead | None = None
 
 
 def embedding_space(embedder: Embedder) -> str:
@@ -144,15 +153,53 @@ def _vector_index(vectors: Vectors) -> tuple[Any, str]:
     return build_hnsw(vectors), "hnsw"
 
 
+def _fit_head(
+    vectors: Vectors, rows: list[Row], kb: KnowledgeBase, head_weight: float
+) -> tuple[IntentHead | None, str]:
+    if head_weight <= 0:
+        return None, "off"
+    alternates = sum(1 for r in rows if r.kind == "alternate")
+    why = head_skipped(len(kb.entries), len(rows), alternates, vectors.shape[1])
+    if why is not None:
+        return None, f"skipped: {why}"
+    labels = row_entries(rows, [e.id for e in kb.entries])
+    return fit_head(vectors, labels, len(kb.entries)), "fitted"
+
+
+def cross_fitted_log_probs(
+    vectors: Vectors, labels: npt.NDArray[np.int64], held_out: npt.NDArray[np.int64],
+    entries: int,
+) -> npt.NDArray[np.float64]:
+    """log p(entry | held-out row) from heads that never saw that row: the held-out rows are
+    dealt round-robin into folds, and each fold is scored by a head fitted on every other row
+    (each entry keeps its question, which is never held out)."""
+    out = np.zeros((len(held_out), entries))
+    fold_of = np.arange(len(held_out)) % CROSS_FIT_FOLDS
+    for fold in range(min(CROSS_FIT_FOLDS, len(held_out))):
+        in_fold = fold_of == fold
+        training = np.ones(len(vectors), dtype=bool)
+        training[held_out[in_fold]] = False
+        head = fit_head(vectors[training], labels[training], entries)
+        out[in_fold] = head.log_probs(vectors[held_out[in_fold]])
+    return out
+
+
 def _calibrate(
-    vectors: Vectors, rows: list[Row], kb: KnowledgeBase, negatives: Vectors
+    vectors: Vectors, rows: list[Row], kb: KnowledgeBase, negatives: Vectors,
+    head: IntentHead | None = None, head_weight: float = 0.0,
 ) -> Calibration:
-    entry_number = {e.id: i for i, e in enumerate(kb.entries)}
-    row_entry = np.array([entry_number[r.entry_id] for r in rows], dtype=np.int64)
+    row_entry = row_entries(rows, [e.id for e in kb.entries])
     held_out = np.array([i for i, r in enumerate(rows) if r.kind == "alternate"], dtype=np.int64)
     if len(held_out) > MAX_HELD_OUT:
         held_out = np.sort(np.random.default_rng(0).choice(held_out, MAX_HELD_OUT, replace=False))
-    scores, margins, correct = held_out_features(vectors, row_entry, held_out, negatives)
+    held_out_bonus = negative_bonus = None
+    if head is not None:
+        held_out_bonus = head_weight * cross_fitted_log_probs(
+            vectors, row_entry, held_out, len(kb.entries))
+        # No out-of-scope line trained the head, so the served head scores them honestly.
+        negative_bonus = head_weight * head.log_probs(negatives)
+    scores, margins, correct = held_out_features(
+        vectors, row_entry, held_out, negatives, held_out_bonus, negative_bonus)
     return fit_calibration(scores, margins, correct)
 
 
@@ -174,9 +221,10 @@ def build_index(
     index_dir: Path,
     show_progress: bool = False,
     previous: LoadedIndex | None = None,
+    head_weight: float = 0.0,
 ) -> LoadedIndex:
-    """Embed the knowledge (reusing `previous`'s vectors, then the on-disk cache), calibrate,
-    write a new build, make it current."""
+    """Embed the knowledge (reusing `previous`'s vectors, then the on-disk cache), fit the
+    intent head when `head_weight` > 0, calibrate, write a new build, make it current."""
     if not kb.entries:
         raise IndexInvalid("the knowledge base has no entries to index")
     glossary = Glossary(kb.glossary)
@@ -205,7 +253,13 @@ def build_index(
 
     vectors = embed([r.text for r in rows])
     negatives = embed([glossary.expand(t) for t in kb.out_of_scope])
-    calibration = _calibrate(vectors, rows, kb, negatives)
+    head, head_status = _fit_head(vectors, rows, kb, head_weight)
+    calibration = _calibrate(vectors, rows, kb, negatives, head, head_weight)
+    if head is not None and calibration.positives + calibration.negatives == 0:
+        # The fallback calibration knows cosines, not the head's log-probability gaps, which
+        # run large on questions unlike any entry's: an uncalibrated head would be over-confident.
+        head, head_status = None, "skipped: too few held-out examples to calibrate it"
+        calibration = _calibrate(vectors, rows, kb, negatives)
     vector_index, index_type = _vector_index(vectors)
 
     build_id = time.strftime("%Y%m%dT%H%M%S") + "-" + uuid.uuid4().hex[:8]
@@ -217,6 +271,10 @@ def build_index(
         with (staging / "rows.jsonl").open("w", encoding="utf-8") as handle:
             for row in rows:
                 handle.write(json.dumps(row.__dict__, ensure_ascii=False) + "\n")
+        files: tuple[str, ...] = FILES
+        if head is not None:
+            head.save(staging / HEAD_FILE)
+            files = (*FILES, HEAD_FILE)
         manifest = Manifest(
             format=FORMAT_VERSION,
             build_id=build_id,
@@ -231,10 +289,12 @@ def build_index(
             index_type=index_type,
             calibration=calibration,
             versions=_versions(),
-            files={name: _sha256(staging / name) for name in FILES},
+            files={name: _sha256(staging / name) for name in files},
+            head_weight=head_weight,
+            head=head_status,
         )
         (staging / "manifest.json").write_text(manifest.to_json(), encoding="utf-8")
-        for name in (*FILES, "manifest.json"):
+        for name in (*files, "manifest.json"):
             with (staging / name).open("rb") as written:
                 os.fsync(written.fileno())
         os.replace(staging, builds / build_id)
@@ -243,7 +303,7 @@ def build_index(
         raise
     write_atomic(index_dir / CURRENT_FILE, build_id + "\n")
     _remove_old_builds(builds, keep=build_id)
-    return LoadedIndex(manifest, tuple(rows), vector_index, builds / build_id)
+    return LoadedIndex(manifest, tuple(rows), vector_index, builds / build_id, head)
 
 
 def _remove_old_builds(builds: Path, keep: str) -> None:
@@ -273,7 +333,8 @@ def load_index(index_dir: Path) -> LoadedIndex:
         raise IndexInvalid(f"index build {build_id} has an unreadable manifest: {exc}") from exc
     if manifest.format != FORMAT_VERSION:
         raise IndexInvalid(f"index format {manifest.format}, this version reads {FORMAT_VERSION}")
-    for name in FILES:
+    has_head = manifest.head == "fitted"
+    for name in (*FILES, HEAD_FILE) if has_head else FILES:
         file = path / name
         if not file.exists() or _sha256(file) != manifest.files.get(name):
             raise IndexInvalid(f"index file {file} is missing or corrupt (checksum mismatch)")
@@ -283,15 +344,26 @@ def load_index(index_dir: Path) -> LoadedIndex:
     if vectors.ntotal != manifest.vector_count or len(rows) != manifest.vector_count:
         raise IndexInvalid(f"index build {build_id} holds {vectors.ntotal} vectors, "
                            f"manifest says {manifest.vector_count}")
-    return LoadedIndex(manifest, rows, vectors, path)
+    head = IntentHead.load(path / HEAD_FILE) if has_head else None
+    if head is not None and head.weights.shape != (manifest.dimension, manifest.entry_count):
+        raise IndexInvalid(f"index build {build_id} has an intent head of shape "
+                           f"{head.weights.shape}, manifest says "
+                           f"{(manifest.dimension, manifest.entry_count)}")
+    return LoadedIndex(manifest, rows, vectors, path, head)
 
 
-def staleness(index: LoadedIndex, kb: KnowledgeBase, space: str) -> str | None:
-    """Why this index must not serve this knowledge with this embedder, or None if it may."""
+def staleness(
+    index: LoadedIndex, kb: KnowledgeBase, space: str, head_weight: float = 0.0
+) -> str | None:
+    """Why this index must not serve this knowledge with this embedder and intent-head weight,
+    or None if it may."""
     if index.manifest.knowledge_hash != kb.content_hash():
         return "the knowledge changed since the index was built"
     if index.manifest.space != space:
         return f"the index was built with {index.manifest.space}, the engine uses {space}"
+    if index.manifest.head_weight != head_weight:
+        return (f"the index was calibrated with head weight {index.manifest.head_weight}, "
+                f"the engine uses {head_weight}")
     return None
 
 

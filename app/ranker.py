@@ -1,4 +1,5 @@
-"""Ranking: nearest indexed texts -> entries (best text per entry) -> a calibrated answer."""
+"""Ranking: nearest indexed texts -> entries (best text per entry, plus the intent head's
+weighted log-probability when the index has one) -> a calibrated answer."""
 
 from __future__ import annotations
 
@@ -18,12 +19,15 @@ from app.records import Answer, Entry, Match
 # (searched again more widely when an entry's many phrasings crowd the others out).
 EXHAUSTIVE_ROWS = 2048
 SEARCH_ROWS = 64
+# With an intent head, this many times `limit` entries (by cosine) are candidates it may
+# reorder; over small indexes, every entry is.
+HEAD_CANDIDATES = 4
 
 
 @dataclass(frozen=True)
 class Scored:
     entry: Entry
-    score: float
+    score: float  # what entries are ranked by: best cosine (+ head weight * log p(entry | query))
     matched_text: str
 
 
@@ -32,6 +36,7 @@ class Ranker:
         self.index = index
         self.entries = tuple(entries)
         self._row_entry = row_entries(index.rows, [e.id for e in self.entries])
+        self._entry_number = {e.id: i for i, e in enumerate(self.entries)}
         self._rows_by_tag: dict[str, np.ndarray] = {}
         for tag in {t for e in self.entries for t in e.tags}:
             ids = [i for i, e in enumerate(self.entries) if tag in e.tags]
@@ -49,12 +54,25 @@ class Ranker:
             selector = faiss.IDSelectorBatch(selected)
             params = faiss.SearchParameters(sel=selector)  # type: ignore[call-arg]  # stubs lag
             candidates = len(selected)
-        k = candidates if candidates <= EXHAUSTIVE_ROWS else max(SEARCH_ROWS, limit * 8)
+        exhaustive = candidates <= EXHAUSTIVE_ROWS
+        wanted = limit
+        if self.index.head is not None:
+            wanted = len(self.entries) if exhaustive else limit * HEAD_CANDIDATES
+        k = candidates if exhaustive else max(SEARCH_ROWS, wanted * 8)
         while True:
-            ranked = self._best_per_entry(query, min(k, candidates), limit, params)
-            if len(ranked) >= limit or k >= candidates:
-                return ranked
+            ranked = self._best_per_entry(query, min(k, candidates), wanted, params)
+            if len(ranked) >= wanted or k >= candidates:
+                return self._with_head(query, ranked)[:limit]
             k *= 4
+
+    def _with_head(self, query: Vectors, ranked: list[Scored]) -> list[Scored]:
+        if self.index.head is None:
+            return ranked
+        weight = self.index.manifest.head_weight
+        log_probs = self.index.head.log_probs(query.reshape(1, -1))[0]
+        combined = [Scored(s.entry, s.score + weight * float(
+            log_probs[self._entry_number[s.entry.id]]), s.matched_text) for s in ranked]
+        return sorted(combined, key=lambda s: -s.score)
 
     def _best_per_entry(
         self, query: Vectors, k: int, limit: int, params: Any

@@ -51,7 +51,8 @@ class ReviewItem:
 
 @dataclass(frozen=True)
 class Match:
-    """An entry ranked for a query. `score` is the raw similarity; `confidence` is calibrated."""
+    """An entry ranked for a query. `score` is what it was ranked by (best cosine, plus the
+    intent head's weighted log-probability when the index has one); `confidence` is calibrated."""
 
     entry: Entry
     score: float

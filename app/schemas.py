@@ -86,7 +86,9 @@ class SearchHit(BaseModel):
     matched_text: str
     answer: str
     macro: str | None
-    score: float
+    score: float = Field(description="What entries are ranked by: the best cosine of the query to "
+                         "the entry's texts, plus head_weight x log p(entry | query) when the "
+                         "index has an intent head (then it can be negative).")
     confidence: float
 
 
