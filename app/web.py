@@ -10,6 +10,7 @@ from fastapi.exception_handlers import http_exception_handler
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from app.admin import router as admin_router
 from app.chat import install_chat
@@ -112,6 +113,20 @@ def _with_question_limit(node: Any, limit: int) -> None:
             _with_question_limit(value, limit)
 
 
+class ChangeWatchMiddleware:
+    """Lets the engine look for knowledge or index changes on disk (at most every
+    PLAYBOOK_WATCH_SECONDS). Plain ASGI: a decorator middleware costs a task per request."""
+
+    def __init__(self, app: ASGIApp, engine: Engine) -> None:
+        self.app = app
+        self.engine = engine
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http":
+            self.engine.refresh_if_changed()
+        await self.app(scope, receive, send)
+
+
 def create_app(settings: Settings, engine: Engine) -> FastAPI:
     app = FastAPI(title="Playbook Assistant", version="0.1.0",
                   description="Answers support agents from the playbook, locally.",
@@ -147,11 +162,6 @@ def create_app(settings: Settings, engine: Engine) -> FastAPI:
     def healthz(engine: EngineDep) -> HealthOut:
         return HealthOut(**engine.health())
 
-    @app.middleware("http")
-    async def pick_up_changes(request: Request, call_next: Any) -> Any:
-        request.app.state.engine.refresh_if_changed()
-        return await call_next(request)
-
     app.include_router(api)
     app.include_router(admin_router)
     install_chat(app, settings)
@@ -159,5 +169,6 @@ def create_app(settings: Settings, engine: Engine) -> FastAPI:
     # The middleware added last runs first: each request is logged, then rate-limited.
     if settings.rate_limit_per_minute:
         app.add_middleware(RateLimitMiddleware, per_minute=settings.rate_limit_per_minute)
+    app.add_middleware(ChangeWatchMiddleware, engine=engine)
     app.add_middleware(RequestLogMiddleware)
     return app
