@@ -274,7 +274,7 @@ class SystemResult:
         )
 
     def metrics(self) -> dict[str, float | None]:
-        """The metric names that --json and --fail-under use (docs/evaluation.md)."""
+        """The metric names that --json and --fail-under use (README.md, Evaluation)."""
         inside = self.in_scope
         rankings = [(o.response.ranking, o.case.relevant) for o in inside]
         table = self.reliability()
@@ -375,7 +375,7 @@ def to_json(
     knowledge: str,
     thresholds: Sequence[Threshold] = (),
 ) -> dict[str, Any]:
-    """The stable --json document (schema "playbook-eval/1", documented in docs/evaluation.md)."""
+    """The stable --json document (schema "playbook-eval/1", documented in README.md, Evaluation)."""
     cases = results[0].outcomes if results else ()
     return {
         "schema": JSON_SCHEMA,

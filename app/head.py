@@ -3,7 +3,7 @@ time on every entry's question and alternates (labels = entry).
 
 It adds to the nearest-text cosine what one neighbour cannot see: how all of an entry's
 phrasings lie together. Ranking by `cosine + weight * log p` lifted BANKING77 10-shot top-1
-from 83.7 % to about 87 % (bench/aggregation.py, docs/evaluation.md).
+from 83.7 % to about 87 % (bench/aggregation.py, README.md, Evaluation).
 """
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """Retrieval and calibration metrics as pure functions over ranked entry ids.
 
-Conventions (docs/evaluation.md):
+Conventions (README.md, Evaluation):
 - a ranking is the list of entry ids a system returned, best first; tied scores count in the
   order the system returned them, because that is the order an agent sees;
 - `relevant` is the set of ids that count as a right answer (empty for an out-of-scope query);
