@@ -34,7 +34,7 @@ BEST_BUY_QUESTION = "cx wants to change the shipping addr on a best buy order"
 BEST_BUY_MACRO = "#SD - Too Late - Can't Change Shipping Address (RP)"
 BEST_BUY_SOURCE = "Customer is requesting change to shipping address and the vendor is best buy."
 OUT_OF_SCOPE = "what's the best pizza place near the office"
-AMBIGUOUS = "cx wants to cancel"
+AMBIGUOUS = "tracking not updated"
 REVIEW_QUESTION = "item arrived damaged what do i do"
 
 XSS_IMG = "<img src=x onerror=\"window.__xss='img'\">"
