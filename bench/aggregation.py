@@ -25,6 +25,7 @@ sys.path.insert(0, str(ROOT))
 from app.config import Settings  # noqa: E402
 from app.engine import load_embedder  # noqa: E402
 from app.glossary import Glossary  # noqa: E402
+from app.head import fit_head  # noqa: E402
 from app.knowledge import load_knowledge  # noqa: E402
 from bench.benchmarks import BENCHMARKS, read_jsonl  # noqa: E402
 
@@ -79,23 +80,10 @@ def knn_vote(k: int) -> Scorer:
     return score
 
 
-def logistic(queries: Matrix, texts: Matrix, owner: npt.NDArray[np.int64], n: int,
-             l2: float = 1e-3, steps: int = 300) -> Matrix:
-    """Multinomial logistic regression on the entry texts' embeddings (full-batch gradient
-    descent with a fixed scale: a linear intent classifier, as in Casanueva et al.)."""
-    x = texts * 20.0
-    w = np.zeros((x.shape[1], n))
-    b = np.zeros(n)
-    y = np.eye(n)[owner]
-    for _ in range(steps):
-        z = x @ w + b
-        z -= z.max(axis=1, keepdims=True)
-        p = np.exp(z)
-        p /= p.sum(axis=1, keepdims=True)
-        grad = p - y
-        w -= 0.5 * (x.T @ grad / len(x) + l2 * w)
-        b -= 0.5 * grad.mean(axis=0)
-    return (queries * 20.0) @ w + b
+def logistic(queries: Matrix, texts: Matrix, owner: npt.NDArray[np.int64], n: int) -> Matrix:
+    """The shipped intent head (app/head.py) alone: log p(entry | query)."""
+    head = fit_head(texts.astype(np.float32), owner, n)
+    return head.log_probs(queries.astype(np.float32))
 
 
 def top1(scores: Matrix, gold: npt.NDArray[np.int64]) -> float:
