@@ -124,6 +124,20 @@
     return section;
   }
 
+  function cardTop(kicker, badge) {
+    const top = el("div", "card-top");
+    top.appendChild(el("span", "kicker", kicker));
+    if (badge) top.appendChild(badge);
+    return top;
+  }
+
+  function sourceBlock(text, tags) {
+    const source = el("div", "source");
+    source.appendChild(el("p", "matched", text));
+    if (tags.length) source.appendChild(tagChips(tags));
+    return source;
+  }
+
   function entryBody(card, entry) {
     card.appendChild(el("p", "policy", entry.answer));
     if (entry.macro) card.appendChild(macroBlock(entry.macro));
@@ -240,14 +254,9 @@
     if (!answer.matched) return noMatchCard(answer);
     const card = el("article", "card card--answer");
     card.setAttribute("aria-label", "Answer");
-    const top = el("div", "card-top");
-    top.append(el("span", "kicker", "Policy"), confidenceBadge(answer.confidence, answer.band));
-    card.appendChild(top);
+    card.appendChild(cardTop("Policy", confidenceBadge(answer.confidence, answer.band)));
     entryBody(card, answer);
-    const source = el("div", "source");
-    source.appendChild(el("p", "matched", "Matched: " + answer.source_question));
-    if (answer.tags.length) source.appendChild(tagChips(answer.tags));
-    card.appendChild(source);
+    card.appendChild(sourceBlock("Matched: " + answer.source_question, answer.tags));
     if (answer.ambiguous && answer.alternatives.length) {
       const other = answer.alternatives[0];
       const hint = el("div", "ambiguous");
@@ -283,15 +292,9 @@
   function entryCard(entry, alt) {
     const card = el("article", "card card--entry");
     card.setAttribute("aria-label", "Entry");
-    const top = el("div", "card-top");
-    top.appendChild(el("span", "kicker", "Entry you opened"));
-    if (alt) top.appendChild(confidenceBadge(alt.confidence, alt.band));
-    card.appendChild(top);
+    card.appendChild(cardTop("Entry you opened", alt ? confidenceBadge(alt.confidence, alt.band) : null));
     entryBody(card, entry);
-    const source = el("div", "source");
-    source.appendChild(el("p", "matched", "Entry: " + entry.question));
-    if (entry.tags.length) source.appendChild(tagChips(entry.tags));
-    card.appendChild(source);
+    card.appendChild(sourceBlock("Entry: " + entry.question, entry.tags));
     return card;
   }
 
