@@ -150,8 +150,10 @@ def render_answer(answer: Answer) -> str:
 def ask(settings: Settings, question: str, top_k: int | None, tags: tuple[str, ...],
         as_json: bool) -> None:
     """Answer one question from the playbook."""
+    from app.engine import clean_question
     from app.schemas import AnswerOut
 
+    clean_question(question, settings.max_question_chars)  # refuse bad input before loading
     answer = open_engine(settings).ask(question, top_k=top_k, tags=tags)
     if as_json:
         click.echo(json.dumps(AnswerOut.from_answer(answer).model_dump(), ensure_ascii=False,
