@@ -165,9 +165,10 @@ def ask(settings: Settings, question: str, top_k: int | None, tags: tuple[str, .
 @main.command()
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", default=8000, show_default=True, type=int)
-@click.option("--workers", default=1, show_default=True, type=int)
+@click.option("--workers", type=click.IntRange(1, 64),
+              help="Server processes [default: PLAYBOOK_WORKERS, else 1].")
 @click.pass_obj
-def serve(settings: Settings, host: str, port: int, workers: int) -> None:
+def serve(settings: Settings, host: str, port: int, workers: int | None) -> None:
     """Serve the chat and the JSON API."""
     import os
 
@@ -175,7 +176,9 @@ def serve(settings: Settings, host: str, port: int, workers: int) -> None:
 
     from app.request_log import configure_logging
 
-    if workers == 1:
+    if workers is not None:
+        settings = settings.model_copy(update={"workers": workers})
+    if settings.workers == 1:
         from app.web import create_app
 
         configure_logging()
@@ -185,7 +188,8 @@ def serve(settings: Settings, host: str, port: int, workers: int) -> None:
     # Each worker builds its own app from the environment; pass the CLI's folders along.
     os.environ["PLAYBOOK_KNOWLEDGE_DIR"] = str(settings.knowledge_dir)
     os.environ["PLAYBOOK_INDEX_DIR"] = str(settings.index_dir)
-    uvicorn.run("app.main:make_app", factory=True, host=host, port=port, workers=workers,
+    os.environ["PLAYBOOK_WORKERS"] = str(settings.workers)  # each takes its share of the cores
+    uvicorn.run("app.main:make_app", factory=True, host=host, port=port, workers=settings.workers,
                 log_level="info", access_log=False)
 
 

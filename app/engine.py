@@ -39,13 +39,13 @@ def load_embedder(settings: Settings) -> Embedder:
             from app.onnx_embedder import load_onnx_embedder
 
             cache = settings.onnx_cache_dir or settings.index_dir / "onnx"
-            return load_onnx_embedder(model_path, cache,
-                                      threads=settings.threads, quantize=settings.quantize)
+            return load_onnx_embedder(model_path, cache, threads=settings.resolved_threads(),
+                                      quantize=settings.quantize)
         except (ImportError, ModelError) as exc:
             if settings.encoder == "onnx":
                 raise ModelError(f"the ONNX encoder is unavailable: {exc}") from exc
             log.warning("ONNX encoder unavailable (%s); using torch", exc)
-    return SentenceTransformerEmbedder(model_path, threads=settings.threads)
+    return SentenceTransformerEmbedder(model_path, threads=settings.resolved_threads())
 
 
 def clean_question(text: str, max_chars: int) -> str:

@@ -16,7 +16,7 @@ import pytest
 from app.config import PROJECT_ROOT, default_model_path
 from app.embedder import SentenceTransformerEmbedder, Vectors, model_identity
 from app.errors import ModelError
-from app.onnx_embedder import OnnxEmbedder, export_onnx, load_onnx_embedder
+from app.onnx_embedder import OnnxEmbedder, SessionPool, export_onnx, load_onnx_embedder
 
 pytestmark = pytest.mark.model
 
@@ -164,6 +164,49 @@ def test_concurrent_encode_matches_sequential(fp32: OnnxEmbedder) -> None:
                                 range(8 * len(QUESTIONS))))
     for i, vector in enumerate(results):
         np.testing.assert_allclose(vector, expected[i % len(QUESTIONS)], atol=1e-6)
+
+
+class FakeClock:
+    def __init__(self) -> None:
+        self.now = 100.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def test_a_lone_query_runs_solo_and_overlapping_ones_share_until_a_calm_second() -> None:
+    clock = FakeClock()
+    pool = SessionPool(solo="solo", shared="shared", calm_seconds=1.0, clock=clock)
+    with pool.session() as first, pool.session() as second, pool.session() as third:
+        assert (first, second, third) == ("solo", "shared", "shared")
+    clock.now += 0.5
+    with pool.session() as alone_but_busy_stretch:
+        assert alone_but_busy_stretch == "shared"
+    clock.now += 0.5
+    with pool.session() as alone_after_a_calm_second:
+        assert alone_after_a_calm_second == "solo"
+
+
+def test_a_session_is_released_when_its_run_fails() -> None:
+    pool = SessionPool(solo="solo", shared="shared", clock=FakeClock())
+    with pytest.raises(RuntimeError), pool.session():
+        raise RuntimeError("onnxruntime failed")
+    with pool.session() as session:
+        assert session == "solo"
+
+
+def test_two_thread_and_one_thread_sessions_give_the_same_vectors(
+    model_path: Path, cache_dir: Path
+) -> None:
+    """Under load a query runs on the one-thread session: it must rank as a lone query does."""
+    two = OnnxEmbedder(export_onnx(model_path, cache_dir), model_path, threads=2)
+    one = OnnxEmbedder(export_onnx(model_path, cache_dir), model_path, threads=1)
+    lone = two.encode(QUESTIONS)
+    cosines = (lone * one.encode(QUESTIONS)).sum(axis=1)
+    assert cosines.min() >= 0.99999
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        crowded = list(pool.map(lambda text: two.encode([text])[0], QUESTIONS * 4))
+    assert min(float(v @ lone[i % len(QUESTIONS)]) for i, v in enumerate(crowded)) >= 0.99999
 
 
 def test_serving_does_not_import_torch(fp32: OnnxEmbedder, model_path: Path,
