@@ -30,7 +30,8 @@ def make_app() -> FastAPI:
         from bench.latency import NaiveTorch
 
         kb = load_knowledge(settings.knowledge_dir)
-        naive = NaiveTorch(settings.resolved_model_path(), kb.entries, settings.threads)
+        naive = NaiveTorch(settings.resolved_model_path(), kb.entries,
+                           settings.resolved_threads())
 
         @app.post("/api/ask")
         def ask_naive(body: Ask) -> dict[str, Any]:

@@ -57,7 +57,7 @@ class Config:
     name: str
     kind: str  # "engine", "encode" or "naive"
     workers: int
-    threads: int
+    threads: int | None  # None: the default, the usable cores shared among the workers
     quantize: bool = False
     env: dict[str, str] = field(default_factory=dict)
 
@@ -65,14 +65,14 @@ class Config:
 CONFIGS = {
     c.name: c
     for c in (
+        Config("engine-w1", "engine", 1, None),
         Config("engine-w1-t1", "engine", 1, 1),
-        Config("engine-w1-t2", "engine", 1, 2),
-        Config("engine-w2-t1", "engine", 2, 1),
-        Config("engine-w2-t2", "engine", 2, 2),
-        Config("engine-w2-t1-int8", "engine", 2, 1, quantize=True),
-        Config("encode-w1-t1", "encode", 1, 1),
-        Config("encode-w2-t1", "encode", 2, 1),
-        Config("naive-w1-t1", "naive", 1, 1),
+        Config("engine-w2", "engine", 2, None),
+        Config("engine-w1-int8", "engine", 1, None, quantize=True),
+        Config("engine-w2-int8", "engine", 2, None, quantize=True),
+        Config("encode-w2", "encode", 2, None),
+        Config("encode-w2-int8", "encode", 2, None, quantize=True),
+        Config("naive-w1", "naive", 1, None),
     )
 }
 
@@ -110,8 +110,10 @@ def command_for(config: Config, port: int) -> tuple[list[str], dict[str, str]]:
     if not (index / "CURRENT").exists():
         fresh_index_dir(index)
     env = {"PLAYBOOK_KNOWLEDGE_DIR": str(SEED_KNOWLEDGE), "PLAYBOOK_INDEX_DIR": str(index),
-           "PLAYBOOK_THREADS": str(config.threads), "PLAYBOOK_QUANTIZE": str(int(config.quantize)),
+           "PLAYBOOK_WORKERS": str(config.workers), "PLAYBOOK_QUANTIZE": str(int(config.quantize)),
            "PLAYBOOK_DB_PATH": str(RESULTS / "feedback.sqlite3"), **config.env}
+    if config.threads is not None:
+        env["PLAYBOOK_THREADS"] = str(config.threads)
     if config.kind == "engine":
         return serve_command(port, config.workers), env
     env["BENCH_MODE"] = config.kind
@@ -145,7 +147,7 @@ def main() -> None:
         print(f"{name}: " + ", ".join(f"{r['clients']} clients {r['requests_per_s']:.0f} req/s"
                                       for r in runs), flush=True)
     print_table(f"HTTP POST /api/ask on loopback (wrk, {args.seconds} s per row; w = uvicorn "
-                "workers, t = inference threads per process)",
+                "workers, t = inference threads for a lone query; default: cores / workers)",
                 ["config", "clients", "req/s", "errors", "p50 ms", "p95 ms", "p99 ms",
                  "peak RSS MB"], rows)
     script.unlink()

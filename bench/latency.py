@@ -1,5 +1,5 @@
 """In-process query latency: bare encode vs the shipping engine vs the naive design, with 1 and 2
-inference threads, fp32 and int8 (PLAYBOOK_QUANTIZE=1), interleaved query by query.
+inference threads, fp32 and int8 (PLAYBOOK_QUANTIZE=1), in rotating blocks of the same queries.
 
     .venv/bin/python -m bench.latency [--repeat 3]
 
@@ -76,17 +76,18 @@ def engine_top1(engine: Any) -> Callable[[str], str]:
 
 
 def measure(candidates: dict[str, Callable[[str], Any]], repeat: int) -> dict[str, list[float]]:
-    """Every candidate answers the same query back to back, in rotating order."""
+    """Each round, every candidate answers all queries in one block, in rotating order. Blocks,
+    not query-by-query interleaving: torch's and onnxruntime's idle worker threads spin for a
+    while after each call, and interleaved calls would run on a core the other path keeps busy."""
     queries = [q for q, _ in eval_queries()]
     names = list(candidates)
     samples: dict[str, list[float]] = {name: [] for name in names}
-    for name in names:  # warm-up
-        for query in queries[:10]:
-            candidates[name](query)
     for round_number in range(repeat):
-        for number, query in enumerate(queries):
-            shift = (number + round_number) % len(names)
-            for name in names[shift:] + names[:shift]:
+        shift = round_number % len(names)
+        for name in names[shift:] + names[:shift]:
+            for query in queries[:10]:  # warm-up after the other paths ran
+                candidates[name](query)
+            for query in queries:
                 started = time.perf_counter()
                 candidates[name](query)
                 samples[name].append(time.perf_counter() - started)
@@ -95,7 +96,7 @@ def measure(candidates: dict[str, Callable[[str], Any]], repeat: int) -> dict[st
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--repeat", type=int, default=3, help="passes over the 176 eval queries")
+    parser.add_argument("--repeat", type=int, default=5, help="passes over the 176 eval queries")
     parser.add_argument("--threads", type=int, nargs="+", default=[1, 2])
     parser.add_argument("--no-naive", action="store_true", help="skip the torch baseline")
     args = parser.parse_args()
