@@ -14,6 +14,7 @@ from fastapi.responses import HTMLResponse
 from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
 from pydantic import BaseModel, ConfigDict, Field
+from starlette.concurrency import run_in_threadpool
 
 from app import review
 from app.config import Settings
@@ -145,7 +146,7 @@ class DismissOut(BaseModel):
 # ---------------------------------------------------------------- dependencies
 
 
-def get_store(request: Request) -> FeedbackStore:
+async def get_store(request: Request) -> FeedbackStore:
     store: FeedbackStore = request.app.state.feedback_store
     return store
 
@@ -194,15 +195,21 @@ def review_page(request: Request, settings: SettingsDep) -> HTMLResponse:
 
 @chat_api.post("/chat/ask", response_model=ChatAnswerOut,
                summary="Answer a question and log it for review (the chat page uses this)")
-def chat_ask(body: AskRequest, engine: EngineDep, store: StoreDep, request: Request) -> ChatAnswerOut:
-    answer = engine.ask(body.question, top_k=body.top_k, tags=body.tags or ())
+async def chat_ask(body: AskRequest, engine: EngineDep, store: StoreDep,
+                   request: Request) -> ChatAnswerOut:
+    # One thread hop for the engine and the log (see app/web.py's /api/ask).
+    answer, query_id = await run_in_threadpool(answer_and_log, engine, store, body)
     note_answer(request.state, answer)
+    return ChatAnswerOut.build(answer, query_id)
+
+
+def answer_and_log(engine: Engine, store: FeedbackStore, body: AskRequest) -> tuple[Answer, int | None]:
+    answer = engine.ask(body.question, top_k=body.top_k, tags=body.tags or ())
     try:
-        query_id = store.log_query(answer, channel="web")
+        return answer, store.log_query(answer, channel="web")
     except FeedbackNotSaved as exc:
         log.warning("question not logged, answering anyway: %s", exc)
-        query_id = None
-    return ChatAnswerOut.build(answer, query_id)
+        return answer, None
 
 
 @chat_api.post("/feedback", response_model=FeedbackOut, summary="👍 / 👎 on one answer")

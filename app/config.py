@@ -47,9 +47,9 @@ class Settings(BaseSettings):
     )
     quantize: bool = Field(default=False, description="Serve an int8 ONNX model (see README).")
     threads: int | None = Field(
-        default=None, ge=1, le=64, description="Inference threads for a query that runs alone "
-        "(default: the usable cores shared among the workers). Concurrent queries run on one "
-        "thread each.",
+        default=None, ge=1, le=64, description="Inference threads for a query that runs alone; "
+        "concurrent queries run on one thread each (default: the usable cores shared among the "
+        "workers).",
     )
     workers: int = Field(default=1, ge=1, le=64, description="Server processes (playbook serve).")
     watch_seconds: float = Field(

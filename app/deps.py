@@ -1,4 +1,7 @@
-"""FastAPI dependencies shared by the routers: the engine, the settings, the admin guard."""
+"""FastAPI dependencies shared by the routers: the engine, the settings, the admin guard.
+
+All are `async def`: they do no blocking work, and FastAPI would run a plain `def` dependency
+in its thread pool, a thread hop per dependency per request."""
 
 from __future__ import annotations
 
@@ -13,20 +16,21 @@ from app.engine import Engine
 ADMIN_DISABLED = "admin actions are disabled: set PLAYBOOK_ADMIN_TOKEN"
 
 
-def get_engine(request: Request) -> Engine:
+async def get_engine(request: Request) -> Engine:
     engine: Engine = request.app.state.engine
     return engine
 
 
-def get_settings(request: Request) -> Settings:
+async def get_settings(request: Request) -> Settings:
     settings: Settings = request.app.state.settings
     return settings
 
 
-def require_admin(request: Request, authorization: Annotated[str | None, Header()] = None) -> None:
+async def require_admin(request: Request,
+                        authorization: Annotated[str | None, Header()] = None) -> None:
     """Admin routes need `Authorization: Bearer <PLAYBOOK_ADMIN_TOKEN>`, compared in constant
     time; with no token configured they are off."""
-    expected = get_settings(request).admin_token
+    expected = (await get_settings(request)).admin_token
     if not expected:
         raise HTTPException(503, ADMIN_DISABLED)
     scheme, _, given = (authorization or "").partition(" ")

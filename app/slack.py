@@ -119,14 +119,14 @@ def install_slack(app: FastAPI, settings: Settings, clock: Clock | None = None) 
     app.include_router(router)
 
 
-def slack_context(request: Request) -> SlackContext:
+async def slack_context(request: Request) -> SlackContext:
     context: SlackContext = request.app.state.slack
     return context
 
 
 async def verified_body(request: Request) -> bytes:
     """The raw body, once its signature checks out (Slack signs the exact bytes it sent)."""
-    verifier = slack_context(request).verifier
+    verifier = (await slack_context(request)).verifier
     if verifier is None:
         raise HTTPException(503, DISABLED)
     body = await request.body()
