@@ -117,7 +117,7 @@ def edit_one_entry(folder: Path) -> None:
     path.write_text("\n".join(lines) + "\n", encoding="utf-8")
 
 
-def run_size(size: int, threads: int, timer: PhaseTimer, reuse_cache: Path | None) -> dict[str, Any]:
+def run_size(size: int, threads: int | None, timer: PhaseTimer, reuse_cache: Path | None) -> dict[str, Any]:
     from app.config import Settings
     from app.engine import Engine, load_embedder
 
@@ -179,8 +179,8 @@ def reindex(engine: Any, knowledge: Path, timer: PhaseTimer) -> dict[str, Any]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--sizes", type=int, nargs="+", default=[1000, 10_000, 100_000])
-    parser.add_argument("--threads", type=int, default=2,
-                        help="encoder threads for the build (serving uses 1)")
+    parser.add_argument("--threads", type=int, default=None,
+                        help="encoder threads for a lone build or query (default: as served)")
     parser.add_argument("--reuse-cache", type=Path, default=None,
                         help="start from this embedding-cache.sqlite3 (texts/s is then not a "
                              "cold-build figure)")
