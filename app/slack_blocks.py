@@ -58,11 +58,14 @@ def split_public_keyword(text: str) -> tuple[str, bool]:
 
 
 def answer_message(answer: Answer) -> Message:
-    """The answer card: policy answer, macro, what matched and how sure, up to two others."""
+    """The answer card: policy answer, macro, what matched and how sure, up to two others. An
+    answer that is just the macro is shown once, as the macro."""
     if not answer.matched or answer.best is None:
         return no_match_message(answer)
     entry = answer.best.entry
-    blocks: list[Block] = [_section(escape_mrkdwn(entry.answer))]
+    blocks: list[Block] = []
+    if entry.answer != entry.macro:
+        blocks.append(_section(escape_mrkdwn(entry.answer)))
     if entry.macro:
         blocks.append(_section(f"*Macro to send*\n{code_block(entry.macro)}"))
     context = f"Matched “{escape_mrkdwn(entry.question)}” · {percent(answer.best)}"

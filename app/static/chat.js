@@ -138,8 +138,9 @@
     return source;
   }
 
+  // An answer that is just the macro ("#SD - Too Late to Cancel") is shown once, as the macro.
   function entryBody(card, entry) {
-    card.appendChild(el("p", "policy", entry.answer));
+    if (entry.answer !== entry.macro) card.appendChild(el("p", "policy", entry.answer));
     if (entry.macro) card.appendChild(macroBlock(entry.macro));
   }
 
