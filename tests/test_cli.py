@@ -32,7 +32,6 @@ def test_ask_prints_a_readable_answer(run) -> None:  # type: ignore[no-untyped-d
     result = run("ask", "cx wants to update the delivery address", "--top-k", "1")
     assert result.exit_code == 0
     assert result.output == (
-        "Answer:     #SD - Too Late - Can't Change Shipping Address (RP)\n"
         "Macro:      #SD - Too Late - Can't Change Shipping Address (RP)\n"
         "Matched:    Customer wants to change the shipping address  [change-address]\n"
         "Confidence: 99% (high)\n"
