@@ -2,7 +2,7 @@
 each for a bounded time, against several server configurations started and stopped in turn.
 
     apt-get install -y wrk
-    .venv/bin/python -m bench.http_load [--seconds 8] [--configs engine-w1-t1 engine-w2-t1 ...]
+    .venv/bin/python -m bench.http_load [--seconds 8] [--configs engine-w1 engine-w2-int8 ...]
 
 Every request is a POST /api/ask with a question from knowledge/eval/queries.jsonl (rotating).
 The 1-client row is the over-HTTP latency; errors are socket errors plus non-2xx answers.
