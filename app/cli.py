@@ -36,7 +36,7 @@ def main(ctx: click.Context, knowledge_dir: Path | None, index_dir: Path | None)
         overrides["knowledge_dir"] = knowledge_dir
     if index_dir is not None:
         overrides["index_dir"] = index_dir
-    ctx.obj = Settings(**overrides)
+    ctx.obj = Settings.load(**overrides)
 
 
 def open_engine(settings: Settings) -> Any:

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
-from pydantic import Field
+from pydantic import Field, ValidationError
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from app.errors import SettingsInvalid
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
@@ -81,6 +83,18 @@ class Settings(BaseSettings):
     rate_limit_per_minute: int = Field(
         default=0, ge=0, description="Per-client request limit on public routes (0 = off)."
     )
+
+    @classmethod
+    def load(cls, **overrides: Any) -> Settings:
+        """Settings from the environment, with every bad value named by its variable."""
+        try:
+            return cls(**overrides)
+        except ValidationError as exc:
+            problems = "; ".join(
+                f"{cls.model_config['env_prefix']}{str(error['loc'][0]).upper()}="
+                f"{error['input']!r}: {error['msg']}" if error["loc"] else error["msg"]
+                for error in exc.errors())
+            raise SettingsInvalid(f"invalid setting: {problems}") from None
 
     def resolved_threads(self) -> int:
         if self.threads is not None:

@@ -10,6 +10,12 @@ class PlaybookError(Exception):
     http_status = 500
 
 
+class SettingsInvalid(PlaybookError):
+    """A PLAYBOOK_* setting (environment or .env) has a value it cannot take."""
+
+    exit_code = 2
+
+
 class InvalidQuestion(PlaybookError):
     """The question is empty, too long or otherwise unusable."""
 

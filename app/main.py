@@ -12,6 +12,6 @@ from app.web import create_app
 
 def make_app() -> FastAPI:
     configure_logging()
-    settings = Settings()
+    settings = Settings.load()
     engine = Engine.open(settings)
     return create_app(settings, engine)

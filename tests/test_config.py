@@ -1,11 +1,14 @@
-"""Settings that are derived rather than read: the inference thread count."""
+"""Settings: the derived thread count, and bad values named by their variable."""
 
 from __future__ import annotations
 
 import pytest
+from click.testing import CliRunner
 
 from app import config
+from app.cli import main
 from app.config import Settings
+from app.errors import SettingsInvalid
 
 
 @pytest.mark.parametrize(("cores", "workers", "expected"), [(2, 1, 2), (2, 2, 1), (2, 4, 1),
@@ -27,3 +30,23 @@ def test_workers_and_threads_come_from_the_environment(monkeypatch: pytest.Monke
     monkeypatch.setenv("PLAYBOOK_THREADS", "1")
     settings = Settings()
     assert (settings.workers, settings.threads) == (2, 1)
+
+
+def test_a_bad_setting_is_named_by_its_variable(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("PLAYBOOK_WORKERS", "0")
+    monkeypatch.setenv("PLAYBOOK_ENCODER", "tf")
+    with pytest.raises(SettingsInvalid) as caught:
+        Settings.load()
+    assert str(caught.value) == (
+        "invalid setting: PLAYBOOK_ENCODER='tf': Input should be 'auto', 'onnx' or 'torch'; "
+        "PLAYBOOK_WORKERS='0': Input should be greater than or equal to 1")
+
+
+def test_the_cli_reports_a_bad_setting_without_a_traceback(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("PLAYBOOK_THREADS", "many")
+    result = CliRunner().invoke(main, ["lint"])
+    assert result.exit_code == 2
+    assert result.output == ("error: invalid setting: PLAYBOOK_THREADS='many': Input should be a "
+                             "valid integer, unable to parse string as an integer\n")
