@@ -125,8 +125,8 @@ def render_answer(answer: Answer) -> str:
     lines = []
     if answer.best is not None:
         entry = answer.best.entry
-        if entry.answer != entry.macro:  # an answer that is just the macro is shown once
-            lines.append(f"Answer:     {entry.answer}")
+        if entry.policy is not None:
+            lines.append(f"Answer:     {entry.policy}")
         if entry.macro:
             lines.append(f"Macro:      {entry.macro}")
         lines.append(f"Matched:    {entry.question}  [{entry.id}]")

@@ -39,6 +39,12 @@ class Entry:
     source: SourceRef | None = None
     variants: tuple[Variant, ...] = ()
 
+    @property
+    def policy(self) -> str | None:
+        """The answer to show beside the macro; None when the answer is just the macro (it is
+        then shown once, as the macro)."""
+        return None if self.answer == self.macro else self.answer
+
 
 @dataclass(frozen=True)
 class ReviewItem:

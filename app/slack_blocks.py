@@ -64,8 +64,8 @@ def answer_message(answer: Answer) -> Message:
         return no_match_message(answer)
     entry = answer.best.entry
     blocks: list[Block] = []
-    if entry.answer != entry.macro:
-        blocks.append(_section(escape_mrkdwn(entry.answer)))
+    if entry.policy is not None:
+        blocks.append(_section(escape_mrkdwn(entry.policy)))
     if entry.macro:
         blocks.append(_section(f"*Macro to send*\n{code_block(entry.macro)}"))
     context = f"Matched “{escape_mrkdwn(entry.question)}” · {percent(answer.best)}"
@@ -77,7 +77,7 @@ def answer_message(answer: Answer) -> Message:
         lines = "\n".join(_match_line(m) for m in alternatives)
         blocks.append(_section(f"*Also possible*\n{lines}"))
     fallback = entry.answer
-    if entry.macro and entry.macro != entry.answer:
+    if entry.macro and entry.policy is not None:
         fallback += f" (macro: {entry.macro})"
     return {"text": _clip(escape_mrkdwn(fallback), FALLBACK_LIMIT), "blocks": blocks}
 
