@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: serve test install browser lint gate
+.PHONY: serve test test-fast install browser lint gate
 
 $(BIN)/playbook: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -27,6 +27,7 @@ serve: install
 lint: install
 	$(BIN)/ruff check app tests bench
 	$(BIN)/mypy app
+	$(BIN)/lint-imports
 	$(BIN)/playbook lint
 
 # The quality gate on the labelled seed queries, beside the baselines (fails on a regression).
@@ -37,3 +38,7 @@ gate: install
 
 test: install browser lint gate
 	$(BIN)/python -m pytest -q
+
+# The inner loop: every test but those that load the real model or drive the browser.
+test-fast: install
+	$(BIN)/python -m pytest -q -m "not model and not browser"

@@ -65,3 +65,33 @@ class EngineNotReady(PlaybookError):
 
     exit_code = 7
     http_status = 503
+
+
+class QueryFileError(KnowledgeError):
+    """A query file is broken: the message names the file, the line and the problem."""
+
+
+class FeedbackNotSaved(PlaybookError):
+    """The database could not be written (locked, read-only, unreachable)."""
+
+    exit_code = 8
+    http_status = 503
+
+    def __init__(self, reason: str) -> None:
+        self.reason = reason
+        super().__init__(f"feedback not saved: {reason}")
+
+
+class QueryNotFound(PlaybookError):
+    exit_code = 4
+    http_status = 404
+
+    def __init__(self, query_id: int) -> None:
+        self.query_id = query_id
+        super().__init__(f"no logged question with id {query_id} "
+                         "(query logging may be off, or the question has expired)")
+
+
+class InvalidFeedback(PlaybookError):
+    exit_code = 2
+    http_status = 422

@@ -47,7 +47,7 @@ class Entry:
 
 
 @dataclass(frozen=True)
-class ReviewItem:
+class UnpairedLine:
     """A line from a flashcard export that could not be turned into an entry on its own."""
 
     text: str

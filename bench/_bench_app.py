@@ -21,8 +21,8 @@ class Ask(BaseModel):
 
 def make_app() -> FastAPI:
     from app.config import Settings
-    from app.engine import load_embedder
-    from app.knowledge import load_knowledge
+    from app.embedding.loader import load_embedder
+    from app.knowledge.playbook import load_knowledge
 
     settings = Settings()
     app = FastAPI()

@@ -23,10 +23,10 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from app.config import Settings  # noqa: E402
-from app.engine import load_embedder  # noqa: E402
-from app.glossary import Glossary  # noqa: E402
-from app.head import fit_head  # noqa: E402
-from app.knowledge import load_knowledge  # noqa: E402
+from app.engine.engine import load_embedder  # noqa: E402
+from app.knowledge.glossary import Glossary  # noqa: E402
+from app.knowledge.playbook import load_knowledge  # noqa: E402
+from app.ranking.head import fit_head  # noqa: E402
 from bench.benchmarks import BENCHMARKS, read_jsonl  # noqa: E402
 
 Matrix = npt.NDArray[np.float64]

@@ -23,11 +23,13 @@ import numpy as np
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from app.baselines import comparison_systems, temporary_engine  # noqa: E402
 from app.config import Settings  # noqa: E402
-from app.engine import load_embedder  # noqa: E402
-from app.evaluate import EngineSystem, SystemResult, load_queries, run_system, to_json  # noqa: E402
-from app.knowledge import KnowledgeBase, load_knowledge  # noqa: E402
+from app.engine.engine import load_embedder  # noqa: E402
+from app.evaluation.baselines import comparison_systems, temporary_engine  # noqa: E402
+from app.evaluation.queries import load_queries  # noqa: E402
+from app.evaluation.scoring import SystemResult, run_system, to_json  # noqa: E402
+from app.evaluation.systems import EngineSystem  # noqa: E402
+from app.knowledge.playbook import KnowledgeBase, load_knowledge  # noqa: E402
 
 BENCHMARKS = ROOT.parent / "shared" / "benchmarks"
 RESULTS = ROOT / "bench" / "results"

@@ -34,10 +34,10 @@ HEAVY = ("torch", "transformers", "sentence_transformers", "onnx", "sklearn", "s
 PROBE = """
 import json, sys, time
 started = time.perf_counter()
-from app.cli import main  # what `playbook serve` imports first
+from app.cli.main import main  # what `playbook serve` imports first
 from app.config import Settings
-from app.engine import Engine
-from app.web import create_app
+from app.engine.engine import Engine
+from app.web.app import create_app
 imported = time.perf_counter()
 settings = Settings()
 engine = Engine.open(settings)
@@ -51,7 +51,7 @@ print(json.dumps({"import_s": imported - started, "engine_open_s": opened - impo
 
 def slowest_imports(env: dict[str, str], top: int = 8) -> list[tuple[str, float]]:
     """Cumulative import time (s) of the app's own modules and the heaviest libraries."""
-    done = subprocess.run([PYTHON, "-X", "importtime", "-c", "import app.cli, app.web"],
+    done = subprocess.run([PYTHON, "-X", "importtime", "-c", "import app.cli.main, app.web.app"],
                           capture_output=True, text=True, cwd=ROOT, env=env, check=True)
     rows = []
     for line in done.stderr.splitlines():
@@ -96,11 +96,11 @@ def main() -> None:
                 "(warm export cache, index built)",
                 ["encoder", "runs", "median s", "min s", "max s", "peak RSS MB"], rows)
     print_table("Inside the ONNX start-up (one probe process)", ["phase", "seconds"],
-                [["import app.cli + app.web", phases["import_s"]],
+                [["import app.cli.main + app.web.app", phases["import_s"]],
                  ["Engine.open (encoder + index)", phases["engine_open_s"]],
                  ["create_app", phases["create_app_s"]],
                  ["heavy modules imported", ", ".join(phases["heavy_modules"]) or "none"]])
-    print_table("Slowest top-level imports of `app.cli, app.web` (cumulative s)",
+    print_table("Slowest top-level imports of `app.cli.main, app.web.app` (cumulative s)",
                 ["package", "seconds"], results["slowest_imports"])
     write_result("cold_start", results)
 

@@ -53,7 +53,7 @@ class NaiveTorch:
 
 def engine_for(threads: int, quantize: bool) -> Any:
     from app.config import Settings
-    from app.engine import Engine
+    from app.engine.engine import Engine
 
     index = RESULTS / f"index-seed-{'int8' if quantize else 'fp32'}"
     if not (index / "CURRENT").exists():

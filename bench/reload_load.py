@@ -33,7 +33,7 @@ from typing import Any
 
 import httpx
 
-from app.knowledge import load_knowledge, save_playbook
+from app.knowledge.playbook import load_knowledge, save_playbook
 
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "bench" / "results"

@@ -59,19 +59,19 @@ class PhaseTimer:
 
 
 def install_phase_timer() -> PhaseTimer:
-    import app.engine
-    import app.index
-    import app.knowledge
-    from app.embedding_cache import EmbeddingCache
+    import app.engine.engine
+    import app.index.format
+    import app.knowledge.playbook
+    from app.embedding.cache import EmbeddingCache
 
     timer = PhaseTimer()
-    timer.wrap(app.engine, "load_knowledge", "read knowledge")
-    timer.wrap(app.knowledge.KnowledgeBase, "content_hash", "hash knowledge")
+    timer.wrap(app.engine.engine, "load_knowledge", "read knowledge")
+    timer.wrap(app.knowledge.playbook.KnowledgeBase, "content_hash", "hash knowledge")
     timer.wrap(EmbeddingCache, "encode", "embed (cache + encoder)")
-    timer.wrap(app.index, "_calibrate", "calibrate")
-    timer.wrap(app.index, "_vector_index", "vector index")
-    timer.wrap(app.index.faiss, "write_index", "write index")
-    timer.wrap(app.index, "_sha256", "checksums")
+    timer.wrap(app.index.format, "_calibrate", "calibrate")
+    timer.wrap(app.index.format, "_vector_index", "vector index")
+    timer.wrap(app.index.format.faiss, "write_index", "write index")
+    timer.wrap(app.index.format, "_sha256", "checksums")
     return timer
 
 
@@ -119,7 +119,8 @@ def edit_one_entry(folder: Path) -> None:
 
 def run_size(size: int, threads: int | None, timer: PhaseTimer, reuse_cache: Path | None) -> dict[str, Any]:
     from app.config import Settings
-    from app.engine import Engine, load_embedder
+    from app.embedding.loader import load_embedder
+    from app.engine.engine import Engine
 
     folder = RESULTS / "scale" / str(size)
     knowledge = folder / "knowledge"

@@ -103,7 +103,7 @@ def fine_tuned_encoder(model_path: Path, pairs: list[tuple[str, str]]) -> Callab
 
 def main() -> None:
     from app.config import Settings
-    from app.engine import load_embedder
+    from app.embedding.loader import load_embedder
 
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--fine-tune", action="store_true")

@@ -14,10 +14,10 @@ import pytest
 from fastapi.testclient import TestClient
 
 from app.config import Settings
-from app.engine import Engine
-from app.security_headers import CONTENT_SECURITY_POLICY
-from app.web import create_app
-from tests.conftest import FakeEmbedder
+from app.engine.engine import Engine
+from app.web.app import create_app
+from app.web.middleware.security_headers import CONTENT_SECURITY_POLICY
+from tests.fakes import FakeEmbedder
 
 TOKEN = "admin-token-that-must-never-be-logged"
 SECRET = "slack-signing-secret-that-must-never-be-logged"

@@ -6,11 +6,11 @@ import pytest
 from click.testing import CliRunner
 from fastapi.testclient import TestClient
 
-from app.cli import main
+from app.cli.main import main
 from app.config import Settings
-from app.engine import Engine
-from app.web import create_app
-from tests.conftest import FakeEmbedder, serve_in_thread
+from app.engine.engine import Engine
+from app.web.app import create_app
+from tests.fakes import FakeEmbedder, serve_in_thread
 
 TOKEN = "s3cret-admin-token"
 

@@ -19,9 +19,9 @@ import pytest
 from fastapi.testclient import TestClient
 
 from app.config import Settings
-from app.engine import Engine
-from app.web import create_app
-from tests.conftest import TINY_OUT_OF_SCOPE, TINY_PLAYBOOK, FakeEmbedder
+from app.engine.engine import Engine
+from app.web.app import create_app
+from tests.fakes import TINY_OUT_OF_SCOPE, TINY_PLAYBOOK, FakeEmbedder
 
 TOKEN = "admin-token-for-bad-input"
 SECRET = "slack-secret-for-bad-input"

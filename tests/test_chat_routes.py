@@ -9,11 +9,11 @@ import pytest
 from fastapi.testclient import TestClient
 
 from app.config import Settings
-from app.engine import Engine
-from app.feedback import FeedbackStore
-from app.security_headers import CONTENT_SECURITY_POLICY
-from app.web import create_app
-from tests.conftest import FakeEmbedder
+from app.engine.engine import Engine
+from app.store.feedback import FeedbackStore
+from app.web.app import create_app
+from app.web.middleware.security_headers import CONTENT_SECURITY_POLICY
+from tests.fakes import FakeEmbedder
 
 TOKEN = "s3cret-token"
 SECURITY = {

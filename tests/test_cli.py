@@ -8,22 +8,22 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from app.cli import main
+from app.cli.main import main
 from app.config import Settings
-from tests.conftest import FakeEmbedder
+from tests.fakes import FakeEmbedder
 
 SEED_EXPORT = Path(__file__).resolve().parent.parent / "knowledge" / "seed" / "playbook.txt"
 
 
 @pytest.fixture
 def run(tiny_settings: Settings, monkeypatch: pytest.MonkeyPatch):  # type: ignore[no-untyped-def]
-    monkeypatch.setattr("app.engine.load_embedder", lambda settings: FakeEmbedder())
     monkeypatch.setenv("PLAYBOOK_KNOWLEDGE_DIR", str(tiny_settings.knowledge_dir))
     monkeypatch.setenv("PLAYBOOK_INDEX_DIR", str(tiny_settings.index_dir))
     runner = CliRunner()
 
     def invoke(*args: str):  # type: ignore[no-untyped-def]
-        return runner.invoke(main, list(args), catch_exceptions=False)
+        return runner.invoke(main, list(args), obj=lambda settings: FakeEmbedder(),
+                             catch_exceptions=False)
 
     return invoke
 

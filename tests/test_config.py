@@ -6,7 +6,7 @@ import pytest
 from click.testing import CliRunner
 
 from app import config
-from app.cli import main
+from app.cli.main import main
 from app.config import Settings
 from app.errors import SettingsInvalid
 

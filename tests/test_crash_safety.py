@@ -12,19 +12,21 @@ from pathlib import Path
 import pytest
 
 from app.config import Settings
-from app.index import CURRENT_FILE, build_index, load_index
-from app.knowledge import load_knowledge
-from tests.conftest import FakeEmbedder
+from app.index.build import build_index
+from app.index.format import CURRENT_FILE, load_index
+from app.knowledge.playbook import load_knowledge
+from tests.fakes import FakeEmbedder
 
 # The child builds a changed playbook, announces each stage on stdout, then stalls there
 # so the parent can kill it at exactly that stage.
 CHILD = textwrap.dedent("""
     import sys, time
     sys.path.insert(0, {root!r})
-    import app.index as index
-    from app.knowledge import load_knowledge
+    import app.index.build as build
+    import app.index.format as index
+    from app.knowledge.playbook import load_knowledge
     from pathlib import Path
-    from tests.conftest import FakeEmbedder
+    from tests.fakes import FakeEmbedder
 
     stage = {stage!r}
     class SlowEmbedder(FakeEmbedder):
@@ -41,7 +43,7 @@ CHILD = textwrap.dedent("""
     index.os.replace = stalled_replace
 
     kb = load_knowledge(Path({knowledge!r})).with_alternate("cancel-order", "abort the order")
-    index.build_index(kb, SlowEmbedder(), Path({index_dir!r}))
+    build.build_index(kb, SlowEmbedder(), Path({index_dir!r}))
     print("finished", flush=True)
 """)
 

@@ -9,20 +9,16 @@ import pytest
 from click.testing import CliRunner
 from fastapi.testclient import TestClient
 
-from app import cli_eval, evaluate
-from app.cli import main
+from app.cli.main import main
 from app.config import Settings
-from app.engine import Engine
-from app.evaluate import (
-    EngineSystem,
-    QueryCase,
-    QueryFileError,
-    RemoteSystem,
-    load_queries,
-    run_system,
-)
-from app.web import create_app
-from tests.conftest import FakeEmbedder
+from app.engine.engine import Engine
+from app.errors import QueryFileError
+from app.evaluation import scoring as evaluate
+from app.evaluation.queries import QueryCase, load_queries
+from app.evaluation.scoring import run_system
+from app.evaluation.systems import EngineSystem, RemoteSystem
+from app.web.app import create_app
+from tests.fakes import FakeEmbedder
 
 # Against the tiny playbook with the fake embedder: two right, one wrong (shipping-sla is second),
 # one out-of-scope query correctly refused and one wrongly answered.
@@ -50,7 +46,6 @@ def run_cli(tiny_settings: Settings, fake_embedder: FakeEmbedder,
             monkeypatch: pytest.MonkeyPatch) -> Any:
     """`playbook --knowledge-dir tiny --index-dir tmp eval ...` with the fake embedder and a
     clock that makes every query take exactly 2 ms."""
-    monkeypatch.setattr(cli_eval, "make_embedder", lambda settings: fake_embedder)
     ticks = itertools.count(step=2)
     monkeypatch.setattr(evaluate, "clock", lambda: next(ticks) / 1000.0)
 
@@ -58,7 +53,7 @@ def run_cli(tiny_settings: Settings, fake_embedder: FakeEmbedder,
         return CliRunner().invoke(main, [
             "--knowledge-dir", str(tiny_settings.knowledge_dir),
             "--index-dir", str(tiny_settings.index_dir), "eval", *args,
-        ])
+        ], obj=lambda settings: fake_embedder)
 
     return run
 

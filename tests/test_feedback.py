@@ -7,16 +7,10 @@ from pathlib import Path
 
 import pytest
 
-from app import feedback as feedback_module
-from app.feedback import (
-    Feedback,
-    FeedbackNotSaved,
-    FeedbackStore,
-    InvalidFeedback,
-    LoggedQuery,
-    QueryNotFound,
-)
+from app.errors import FeedbackNotSaved, InvalidFeedback, QueryNotFound
 from app.records import Answer, Entry, Match
+from app.store import feedback as feedback_module
+from app.store.feedback import Feedback, FeedbackStore, LoggedQuery
 
 T0 = datetime(2025, 3, 1, 9, 30, tzinfo=UTC)
 CANCEL = Entry(id="cancel-order", question="Customer wants to cancel an order",

@@ -5,9 +5,9 @@ from pathlib import Path
 import pytest
 
 from app.errors import KnowledgeError
-from app.flashcards import Card, merge_export, parse_export
-from app.knowledge import KnowledgeBase, load_knowledge
-from app.records import ReviewItem, SourceRef, Variant
+from app.knowledge.flashcards import Card, merge_export, parse_export
+from app.knowledge.playbook import KnowledgeBase, load_knowledge
+from app.records import SourceRef, UnpairedLine, Variant
 
 SEED = Path(__file__).resolve().parent.parent / "knowledge" / "seed" / "playbook.txt"
 SEED_NAME = "knowledge/seed/playbook.txt"
@@ -38,7 +38,7 @@ def test_seed_pairs_every_question_with_the_line_after_it() -> None:
 def test_seed_orphan_line_is_kept_for_review_not_paired() -> None:
     export = parse_export(SEED)
     assert export.orphans == (
-        ReviewItem(
+        UnpairedLine(
             "Jewelry, Fragrances & Designer clothing/accessories/hand bags",
             SourceRef(SEED_NAME, 19),
             "no partner line: the next line is a question, so this line's question or answer "
@@ -111,9 +111,9 @@ def test_tab_separated_export_with_conflict_and_bad_line(
         ("sla", None),
     ]
     assert kb.needs_review == (
-        ReviewItem("no answer here", SourceRef("cards.tsv", 4),
+        UnpairedLine("no answer here", SourceRef("cards.tsv", 4),
                    "expected exactly 'question<TAB>answer'"),
-        ReviewItem("can we cancel after shipping\nYes, always", SourceRef("cards.tsv", 3),
+        UnpairedLine("can we cancel after shipping\nYes, always", SourceRef("cards.tsv", 3),
                    "conflict: same question as entry 'cancel-shipping' (cards.tsv:1) but a "
                    "different answer 'Yes, always'"),
     )
@@ -129,7 +129,7 @@ def test_last_line_without_partner_is_an_orphan(
     parsed = parse_export(export)
     assert parsed.cards == (Card("Question one?", "Answer one", SourceRef("odd.txt", 1)),)
     assert parsed.orphans == (
-        ReviewItem("Dangling question?", SourceRef("odd.txt", 3),
+        UnpairedLine("Dangling question?", SourceRef("odd.txt", 3),
                    "last line of the file has no partner line"),
     )
 

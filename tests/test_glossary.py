@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import pytest
 
-from app.glossary import Glossary
+from app.knowledge.glossary import Glossary
 
 GLOSSARY = Glossary({"PO": "purchase order", "PO Box": "post office box", "OOS": "out of stock",
                      "cx": "customer"})

@@ -6,14 +6,16 @@ import numpy as np
 import pytest
 
 from app.config import Settings
-from app.engine import Engine
+from app.engine.engine import Engine
 from app.errors import IndexInvalid
-from app.head import IntentHead, fit_head, head_skipped
-from app.index import HEAD_FILE, build_index, cross_fitted_log_probs, load_index, staleness
-from app.knowledge import KnowledgeBase
-from app.ranker import Ranker
+from app.index.build import build_index
+from app.index.format import HEAD_FILE, load_index, staleness
+from app.knowledge.playbook import KnowledgeBase
+from app.ranking.head import IntentHead, fit_head, head_skipped
+from app.ranking.ranker import Ranker
+from app.ranking.training import cross_fitted_log_probs
 from app.records import Entry
-from tests.conftest import FakeEmbedder
+from tests.fakes import FakeEmbedder
 
 ENTRIES = (
     Entry("refund", "customer wants a refund", "r",

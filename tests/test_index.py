@@ -7,11 +7,12 @@ from typing import Any
 import pytest
 
 from app.config import Settings
-from app.engine import Engine
+from app.engine.engine import Engine
 from app.errors import IndexInvalid
-from app.index import CURRENT_FILE, build_index, load_index, staleness
-from app.knowledge import load_knowledge
-from tests.conftest import FakeEmbedder
+from app.index.build import build_index
+from app.index.format import CURRENT_FILE, load_index, staleness
+from app.knowledge.playbook import load_knowledge
+from tests.fakes import FakeEmbedder
 
 
 def test_round_trip_keeps_manifest_rows_and_vectors(tiny_settings: Settings) -> None:
@@ -104,7 +105,7 @@ def test_failed_build_leaves_previous_index_current(
     def crash(*_: object) -> None:
         raise OSError("disk full")
 
-    monkeypatch.setattr("app.index.faiss.write_index", crash)
+    monkeypatch.setattr("app.index.format.faiss.write_index", crash)
     with pytest.raises(OSError, match="disk full"):
         build_index(kb.with_alternate("cancel-order", "abort"), FakeEmbedder(),
                     tiny_settings.index_dir)

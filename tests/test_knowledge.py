@@ -5,7 +5,7 @@ from pathlib import Path
 import pytest
 
 from app.errors import KnowledgeError
-from app.knowledge import load_knowledge, save_playbook
+from app.knowledge.playbook import load_knowledge, save_playbook
 from app.records import Entry, SourceRef
 
 GOOD = """\

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import pytest
 
-from app.macros import extract_macro, macro_problem, normalize_dashes
+from app.knowledge.macros import extract_macro, macro_problem, normalize_dashes
 
 
 @pytest.mark.parametrize(

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import pytest
 
-from app.metrics import (
+from app.evaluation.metrics import (
     ReliabilityBin,
     average_precision,
     expected_calibration_error,

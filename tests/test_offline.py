@@ -13,9 +13,9 @@ import pytest_socket
 from fastapi.testclient import TestClient
 
 from app.config import Settings
-from app.engine import Engine
-from app.web import create_app
-from tests.conftest import SEED_KNOWLEDGE
+from app.engine.engine import Engine
+from app.web.app import create_app
+from tests.fakes import SEED_KNOWLEDGE
 
 
 @pytest.fixture

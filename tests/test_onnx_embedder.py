@@ -14,9 +14,11 @@ import numpy as np
 import pytest
 
 from app.config import PROJECT_ROOT, default_model_path
-from app.embedder import SentenceTransformerEmbedder, Vectors, model_identity
+from app.embedding.embedder import SentenceTransformerEmbedder, Vectors, model_identity
+from app.embedding.loader import load_onnx_embedder
+from app.embedding.onnx import OnnxEmbedder, SessionPool
+from app.embedding.onnx_export import export_onnx
 from app.errors import ModelError
-from app.onnx_embedder import OnnxEmbedder, SessionPool, export_onnx, load_onnx_embedder
 
 pytestmark = pytest.mark.model
 
@@ -215,7 +217,7 @@ def test_serving_does_not_import_torch(fp32: OnnxEmbedder, model_path: Path,
     script = textwrap.dedent(f"""
         import sys
         from pathlib import Path
-        from app.onnx_embedder import OnnxEmbedder
+        from app.embedding.onnx import OnnxEmbedder
         embedder = OnnxEmbedder(Path({str(onnx_path)!r}), Path({str(model_path)!r}))
         assert embedder.encode(["cx says pkg was stolen"]).shape == (1, 384)
         heavy = sorted({{"torch", "transformers", "sentence_transformers"}} & set(sys.modules))

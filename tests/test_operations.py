@@ -9,9 +9,9 @@ import pytest
 from fastapi.testclient import TestClient
 
 from app.config import Settings
-from app.engine import Engine
-from app.web import create_app
-from tests.conftest import FakeEmbedder
+from app.engine.engine import Engine
+from app.web.app import create_app
+from tests.fakes import FakeEmbedder
 
 
 def _client(settings: Settings, engine: Engine) -> TestClient:

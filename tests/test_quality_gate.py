@@ -13,9 +13,11 @@ import unicodedata
 import numpy as np
 import pytest
 
-from app.engine import Engine
-from app.evaluate import EngineSystem, QueryCase, SystemResult, load_queries, run_system
-from tests.conftest import SEED_KNOWLEDGE
+from app.engine.engine import Engine
+from app.evaluation.queries import QueryCase, load_queries
+from app.evaluation.scoring import SystemResult, run_system
+from app.evaluation.systems import EngineSystem
+from tests.fakes import SEED_KNOWLEDGE
 
 pytestmark = pytest.mark.model
 

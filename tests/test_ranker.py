@@ -5,12 +5,13 @@ from pathlib import Path
 
 import pytest
 
-from app.calibration import Calibration
-from app.index import build_index
-from app.knowledge import KnowledgeBase
-from app.ranker import Ranker, Scored, to_answer, to_matches
+from app.index.build import build_index
+from app.knowledge.playbook import KnowledgeBase
+from app.ranking.answers import to_answer, to_matches
+from app.ranking.calibration import Calibration
+from app.ranking.ranker import Ranker, Scored
 from app.records import Entry
-from tests.conftest import FakeEmbedder
+from tests.fakes import FakeEmbedder
 
 CALIBRATION = Calibration(intercept=-5.0, weight_score=10.0, weight_margin=10.0, threshold=0.5,
                           ambiguity_margin=0.05)
@@ -64,8 +65,8 @@ def test_nothing_to_rank() -> None:
 def test_wider_search_when_one_entry_crowds_out_the_rest(
     tmp_path: Path, fake_embedder: FakeEmbedder, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr("app.ranker.EXHAUSTIVE_ROWS", 10)
-    monkeypatch.setattr("app.ranker.SEARCH_ROWS", 1)
+    monkeypatch.setattr("app.ranking.ranker.EXHAUSTIVE_ROWS", 10)
+    monkeypatch.setattr("app.ranking.ranker.SEARCH_ROWS", 1)
     crowd = Entry("cancel", "cancel the order", "a",
                   alternates=tuple(f"cancel the order now {i}" for i in range(40)))
     others = (Entry("sla", "shipping sla days", "b"), Entry("addr", "change address", "c"))

@@ -6,10 +6,10 @@ import threading
 from collections.abc import Sequence
 
 from app.config import Settings
-from app.embedder import Vectors
-from app.engine import Engine
+from app.embedding.embedder import Vectors
+from app.engine.engine import Engine
 from app.records import Answer
-from tests.conftest import FakeEmbedder
+from tests.fakes import FakeEmbedder
 
 PROBE = "abort it"
 

@@ -6,12 +6,11 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from app import cli as cli_module
-from app.cli import main
-from app.engine import Engine
-from app.feedback import Feedback, FeedbackStore
+from app.cli.main import main
+from app.engine.engine import Engine
 from app.records import Answer, Entry, Match
-from app.review import ReviewGroup, ReviewItem, add_as_alternate, dismiss, review_groups
+from app.store.feedback import Feedback, FeedbackStore
+from app.store.review_queue import ReviewGroup, ReviewItem, add_as_alternate, dismiss, review_groups
 
 # Recent, so the CLI's store (default 30-day retention) keeps these rows when it opens.
 T0 = datetime.now(UTC).replace(microsecond=0) - timedelta(hours=1)
@@ -121,12 +120,12 @@ def cli_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, filled: FeedbackSto
     monkeypatch.chdir(tmp_path)  # no developer .env
     monkeypatch.setenv("PLAYBOOK_DB_PATH", str(filled.path))
     monkeypatch.setenv("PLAYBOOK_KNOWLEDGE_DIR", str(tiny_engine.settings.knowledge_dir))
-    monkeypatch.setattr(cli_module, "open_engine", lambda settings: tiny_engine)
+    monkeypatch.setenv("PLAYBOOK_INDEX_DIR", str(tiny_engine.settings.index_dir))
     return tiny_engine
 
 
 def test_cli_lists_the_groups_with_counts(cli_env: Engine) -> None:
-    result = CliRunner().invoke(main, ["review"])
+    result = CliRunner().invoke(main, ["review"], obj=lambda settings: cli_env.embedder)
     assert result.exit_code == 0
     assert result.output == (
         "Thumbs down (1)\n"
@@ -142,21 +141,23 @@ def test_cli_lists_the_groups_with_counts(cli_env: Engine) -> None:
 
 def test_cli_add_and_dismiss(cli_env: Engine) -> None:
     runner = CliRunner()
-    added = runner.invoke(main, ["review", "add", "5", "change-address"])
+    added = runner.invoke(main, ["review", "add", "5", "change-address"],
+                        obj=lambda settings: cli_env.embedder)
     assert added.exit_code == 0
     assert added.output == ("added 'change the addr' to change-address; index built: "
                             "3 entries, 10 vectors (resolved 1 question(s))\n")
+    cli_env.load()  # the command ran its own engine over the same files
     assert cli_env.entry("change-address").alternates[-1] == "change the addr"
 
-    dismissed = runner.invoke(main, ["review", "dismiss", "6"])
+    dismissed = runner.invoke(main, ["review", "dismiss", "6"], obj=lambda settings: cli_env.embedder)
     assert (dismissed.exit_code, dismissed.output) == (0, "dismissed 1 question(s)\n")
-    listing = runner.invoke(main, ["review"])
+    listing = runner.invoke(main, ["review"], obj=lambda settings: cli_env.embedder)
     assert listing.output.splitlines()[0::2] == [
         "Thumbs down (0)", "No confident match (2)", "Low confidence (1)"]
 
 
 def test_cli_reports_an_unknown_question(cli_env: Engine) -> None:
-    result = CliRunner().invoke(main, ["review", "dismiss", "99"])
+    result = CliRunner().invoke(main, ["review", "dismiss", "99"], obj=lambda settings: cli_env.embedder)
     assert result.exit_code == 4
     assert result.output == ("error: no logged question with id 99 "
                              "(query logging may be off, or the question has expired)\n")

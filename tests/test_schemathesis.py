@@ -19,9 +19,9 @@ from hypothesis.errors import Unsatisfiable
 from schemathesis import GenerationMode
 
 from app.config import Settings
-from app.engine import Engine
-from app.web import create_app
-from tests.conftest import FakeEmbedder
+from app.engine.engine import Engine
+from app.web.app import create_app
+from tests.fakes import FakeEmbedder
 
 TOKEN = "schemathesis-admin-token"
 EXAMPLES_PER_MODE = 100  # x 2 modes x 11 operations; operations with no inputs stop at one

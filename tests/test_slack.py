@@ -20,12 +20,12 @@ from fastapi.testclient import TestClient
 from slack_sdk.signature import Clock, SignatureVerifier
 
 from app.config import Settings
-from app.embedder import Embedder
-from app.engine import Engine
+from app.embedding.embedder import Embedder
+from app.engine.engine import Engine
 from app.records import Answer, Entry, Match
-from app.slack import EventDeduper, allowed_response_url
-from app.slack_blocks import answer_message, question_from_slack, split_public_keyword
-from app.web import create_app
+from app.web.app import create_app
+from app.web.slack.blocks import answer_message, question_from_slack, split_public_keyword
+from app.web.slack.routes import EventDeduper, allowed_response_url
 
 SECRET = "test-signing-secret-1234"
 HOOK = "https://hooks.slack.com/commands/T1DC2JH3J/397700885554/96rGlfmibIGlgcZRskXaIFfN"

@@ -6,8 +6,8 @@ import pytest
 from fastapi.testclient import TestClient
 
 from app.config import Settings
-from app.engine import Engine
-from app.web import create_app
+from app.engine.engine import Engine
+from app.web.app import create_app
 
 ADDRESS = {
     "entry_id": "change-address",

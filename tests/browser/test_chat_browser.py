@@ -15,12 +15,12 @@ import pytest
 from playwright.sync_api import Browser, BrowserContext, Page, expect, sync_playwright
 
 from app.config import PROJECT_ROOT, Settings
-from app.engine import Engine
-from app.feedback import Feedback, FeedbackStore
-from app.knowledge import load_knowledge, save_playbook
+from app.engine.engine import Engine
+from app.knowledge.playbook import load_knowledge, save_playbook
 from app.records import Entry, confidence_band
-from app.web import create_app
-from tests.conftest import serve_in_thread
+from app.store.feedback import Feedback, FeedbackStore
+from app.web.app import create_app
+from tests.fakes import serve_in_thread
 
 pytestmark = [pytest.mark.browser, pytest.mark.model]
 

@@ -1,0 +1,1 @@
+"""The `playbook` command: thin commands over the library."""

@@ -1,0 +1,1 @@
+"""The one object the adapters talk to: ask, search, entries, reload. Core."""

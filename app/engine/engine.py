@@ -1,0 +1,247 @@
+"""The one object the web, Slack and CLI adapters talk to: ask, search, entries, reload."""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Collection, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from app.config import Settings
+from app.embedding.embedder import Embedder
+from app.embedding.loader import load_embedder
+from app.engine.question import clean_question
+from app.errors import (
+    EntryNotFound,
+    IndexInvalid,
+    KnowledgeError,
+    PlaybookError,
+)
+from app.index.build import build_index
+from app.index.format import (
+    CURRENT_FILE,
+    LoadedIndex,
+    embedding_space,
+    limit_search_threads,
+    load_index,
+    staleness,
+)
+from app.knowledge.glossary import Glossary
+from app.knowledge.playbook import KnowledgeBase, load_knowledge, save_playbook
+from app.ranking.answers import to_answer, to_matches
+from app.ranking.ranker import Ranker
+from app.records import Answer, Entry, Match
+
+log = logging.getLogger("playbook.engine")
+
+
+@dataclass(frozen=True)
+class _State:
+    """Everything one answer needs, swapped as a whole so a request sees one consistent index."""
+
+    knowledge: KnowledgeBase
+    index: LoadedIndex
+    ranker: Ranker
+    glossary: Glossary
+    entries_by_id: dict[str, Entry]
+
+
+@dataclass(frozen=True)
+class LoadReport:
+    action: str  # "loaded" or "built"
+    reason: str
+    seconds: float
+    entries: int
+    vectors: int
+
+
+class Engine:
+    def __init__(self, settings: Settings, embedder: Embedder) -> None:
+        limit_search_threads()
+        self.settings = settings
+        self.embedder = embedder
+        self._state: _State | None = None
+        self._reload_lock = threading.Lock()
+        self.busy = False
+        self._fingerprint: tuple[object, ...] = ()
+        self._checked_at = 0.0
+        self.last_reload_error: str | None = None
+
+    @classmethod
+    def open(cls, settings: Settings, embedder: Embedder | None = None) -> Engine:
+        engine = cls(settings, embedder or load_embedder(settings))
+        engine.load()
+        return engine
+
+    # ------------------------------------------------------------ loading
+
+    def load(self, force_rebuild: bool = False, show_progress: bool = False) -> LoadReport:
+        """Read the knowledge, use the built index if it matches, otherwise rebuild it; swap in
+        the result. A broken knowledge file raises and leaves the serving state untouched."""
+        with self._reloading():
+            return self._load(force_rebuild, show_progress)
+
+    @contextmanager
+    def _reloading(self) -> Iterator[None]:
+        with self._reload_lock:
+            self.busy = True
+            try:
+                yield
+            finally:
+                self.busy = False
+
+    def _load(self, force_rebuild: bool, show_progress: bool) -> LoadReport:
+        started = time.perf_counter()
+        knowledge_stamps = self._stamps(self._knowledge_files())
+        knowledge = load_knowledge(self.settings.knowledge_dir)
+        index_dir = self.settings.index_dir
+        reason = "rebuild requested" if force_rebuild else ""
+        index: LoadedIndex | None = None
+        if not force_rebuild:
+            try:
+                index = load_index(index_dir)
+                reason = staleness(index, knowledge, embedding_space(self.embedder),
+                                   self.settings.head_weight) or ""
+            except IndexInvalid as exc:
+                reason = str(exc)
+        if index is None or reason:
+            log.info("building the index: %s", reason)
+            previous = self._state.index if self._state is not None else None
+            index = build_index(knowledge, self.embedder, index_dir, show_progress=show_progress,
+                                previous=previous, head_weight=self.settings.head_weight)
+            action = "built"
+        else:
+            action = "loaded"
+        self._state = _State(
+            knowledge=knowledge,
+            index=index,
+            ranker=Ranker(index, knowledge.entries),
+            glossary=Glossary(knowledge.glossary),
+            entries_by_id={e.id: e for e in knowledge.entries},
+        )
+        # Knowledge as read before loading (an edit made meanwhile triggers another reload),
+        # the index pointer as left after building.
+        self._fingerprint = (knowledge_stamps, self._stamps([index_dir / CURRENT_FILE]))
+        self.last_reload_error = None
+        return LoadReport(action, reason, time.perf_counter() - started,
+                          len(knowledge.entries), index.manifest.vector_count)
+
+    def add_alternate(self, entry_id: str, phrasing: str) -> LoadReport:
+        """Teach an entry a new phrasing: write it to playbook.yaml, rebuild, swap the index."""
+        phrasing = clean_question(phrasing, self.settings.max_question_chars)
+        with self._reloading():
+            knowledge = load_knowledge(self.settings.knowledge_dir)
+            if knowledge.entry(entry_id) is None:
+                raise EntryNotFound(entry_id)
+            if knowledge.path is None or knowledge.path.suffix not in (".yaml", ".yml"):
+                raise KnowledgeError(str(knowledge.path), None,
+                                     "alternates can only be added to a playbook.yaml")
+            save_playbook(knowledge.with_alternate(entry_id, phrasing), knowledge.path)
+            return self._load(force_rebuild=False, show_progress=False)
+
+    def _knowledge_files(self) -> list[Path]:
+        location = self.settings.knowledge_dir
+        return sorted(location.iterdir()) if location.is_dir() else [location]
+
+    @staticmethod
+    def _stamps(paths: list[Path]) -> tuple[object, ...]:
+        """Cheap identity of files (stat only): name, modification time, size."""
+        stamps: list[object] = []
+        for path in paths:
+            try:
+                info = path.stat()
+            except FileNotFoundError:
+                continue
+            if path.is_file():
+                stamps.append((path.name, info.st_mtime_ns, info.st_size))
+        return tuple(stamps)
+
+    def _files_fingerprint(self) -> tuple[object, ...]:
+        current = self.settings.index_dir / CURRENT_FILE
+        return (self._stamps(self._knowledge_files()), self._stamps([current]))
+
+    def refresh_if_changed(self) -> bool:
+        """Pick up knowledge edits and index builds made by another process (another worker,
+        `playbook build`, an editor): checked at most every `watch_seconds`, reloaded in the
+        background. A broken edit is logged and the last good index keeps serving."""
+        interval = self.settings.watch_seconds
+        now = time.monotonic()
+        if not interval or self.busy or now - self._checked_at < interval:
+            return False
+        self._checked_at = now
+        if self._files_fingerprint() == self._fingerprint:
+            return False
+        threading.Thread(target=self._background_reload, name="playbook-reload",
+                         daemon=True).start()
+        return True
+
+    def _background_reload(self) -> None:
+        try:
+            report = self.load()
+            log.info("reloaded after a change on disk: %s %s", report.action, report.reason)
+        except PlaybookError as exc:
+            self.last_reload_error = str(exc)
+            self._fingerprint = self._files_fingerprint()  # don't retry until it changes again
+            log.error("knowledge change not applied, still serving the last good index: %s", exc)
+
+    @property
+    def ready(self) -> bool:
+        return self._state is not None and not self.busy
+
+    def _current(self) -> _State:
+        state = self._state
+        if state is None:
+            raise IndexInvalid("the engine has not loaded an index yet")
+        return state
+
+    # ------------------------------------------------------------ questions
+
+    def ask(self, question: str, top_k: int | None = None, tags: Collection[str] = ()) -> Answer:
+        state = self._current()
+        text = clean_question(question, self.settings.max_question_chars)
+        alternatives = self.settings.top_k if top_k is None else top_k
+        ranked = state.ranker.rank(self._encode(state, text), alternatives + 1, tags)
+        return to_answer(text, ranked, state.index.manifest.calibration, alternatives)
+
+    def search(self, query: str, k: int = 5, tags: Collection[str] = ()) -> list[Match]:
+        state = self._current()
+        text = clean_question(query, self.settings.max_question_chars)
+        ranked = state.ranker.rank(self._encode(state, text), k, tags)
+        return to_matches(ranked, state.index.manifest.calibration)
+
+    def _encode(self, state: _State, text: str) -> Any:
+        return self.embedder.encode([state.glossary.expand(text)])[0]
+
+    # ------------------------------------------------------------ browsing
+
+    @property
+    def knowledge(self) -> KnowledgeBase:
+        return self._current().knowledge
+
+    def entries(self) -> tuple[Entry, ...]:
+        return self._current().knowledge.entries
+
+    def entry(self, entry_id: str) -> Entry:
+        found = self._current().entries_by_id.get(entry_id)
+        if found is None:
+            raise EntryNotFound(entry_id)
+        return found
+
+    def health(self) -> dict[str, Any]:
+        state = self._current()
+        manifest = state.index.manifest
+        return {
+            "status": "ok" if not self.busy else "reloading",
+            "entries": manifest.entry_count,
+            "vectors": manifest.vector_count,
+            "model": manifest.model,
+            "encoder": self.embedder.encoder,
+            "knowledge_hash": manifest.knowledge_hash,
+            "index_built_at": manifest.built_at,
+            "index_type": manifest.index_type,
+            "last_reload_error": self.last_reload_error,
+        }

@@ -1,0 +1,1 @@
+"""Evaluation: labelled query files, the systems compared, metrics, scoring and reports."""

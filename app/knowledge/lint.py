@@ -1,0 +1,148 @@
+"""Knowledge findings: orphans, duplicates, conflicts, misplaced alternates, odd macro names."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from itertools import combinations
+
+import numpy as np
+
+from app.embedding.embedder import Embedder
+from app.knowledge.glossary import Glossary
+from app.knowledge.macros import macro_problem, normalize_dashes
+from app.knowledge.playbook import KnowledgeBase, display_path
+from app.knowledge.text import question_key
+from app.records import Entry
+
+# Questions of two entries this similar (cosine) ask the same thing.
+NEAR_DUPLICATE = 0.92
+
+
+@dataclass(frozen=True)
+class LintFinding:
+    level: str  # "error" fails `playbook lint`; "warning" and "info" do not
+    where: str  # file:line
+    entry_id: str | None
+    message: str
+    fix: str
+
+    def __str__(self) -> str:
+        entry = f" [{self.entry_id}]" if self.entry_id else ""
+        return f"{self.where}{entry} {self.level}: {self.message} (fix: {self.fix})"
+
+
+def _where(kb: KnowledgeBase, entry: Entry) -> str:
+    line = kb.entry_lines.get(entry.id)
+    path = display_path(kb.path or "")
+    return f"{path}:{line}" if line else path
+
+
+def lint(kb: KnowledgeBase, embedder: Embedder) -> list[LintFinding]:
+    findings = [*_orphans(kb), *_exact_duplicates(kb), *_macros(kb)]
+    findings += _by_embedding(kb, embedder)
+    order = {"error": 0, "warning": 1, "info": 2}
+    return sorted(findings, key=lambda f: order[f.level])
+
+
+def _orphans(kb: KnowledgeBase) -> list[LintFinding]:
+    return [
+        LintFinding("warning", str(item.source), None,
+                    f"needs review, not indexed: {item.text!r} ({item.reason})",
+                    "write the missing question or answer and move it into entries, or delete it")
+        for item in kb.needs_review
+    ]
+
+
+def _exact_duplicates(kb: KnowledgeBase) -> list[LintFinding]:
+    findings: list[LintFinding] = []
+    owner: dict[str, Entry] = {}
+    for entry in kb.entries:
+        for text in (entry.question, *entry.alternates):
+            key = question_key(text)
+            first = owner.setdefault(key, entry)
+            if first.id != entry.id:
+                findings.append(LintFinding(
+                    "error", _where(kb, entry), entry.id,
+                    f"{text!r} is also a phrasing of entry {first.id!r}",
+                    "keep the phrasing on one entry only, or merge the two entries"))
+        for variant in entry.variants:
+            findings.append(LintFinding(
+                "info", str(variant.source), entry.id,
+                f"merged duplicate card recorded: {variant.note or variant.answer!r}",
+                "nothing to do; delete the variant once the source export is fixed"))
+    return findings
+
+
+def _macros(kb: KnowledgeBase) -> list[LintFinding]:
+    findings: list[LintFinding] = []
+    for entry in kb.entries:
+        if entry.macro is None:
+            continue
+        problem = macro_problem(entry.macro)
+        if problem:
+            findings.append(LintFinding("warning", _where(kb, entry), entry.id,
+                                        f"macro {entry.macro!r} looks malformed: {problem}",
+                                        "copy the macro name exactly as the helpdesk shows it"))
+        if normalize_dashes(entry.macro) not in normalize_dashes(entry.answer):
+            findings.append(LintFinding("warning", _where(kb, entry), entry.id,
+                                        f"macro {entry.macro!r} does not appear in the answer",
+                                        "make the answer name the macro, or correct 'macro'"))
+        if "–" in entry.macro or "—" in entry.macro:
+            findings.append(LintFinding(
+                "info", _where(kb, entry), entry.id,
+                f"macro {entry.macro!r} is written with an en/em dash; most use '-'",
+                "check the helpdesk's spelling; agents copy this text verbatim"))
+    return findings
+
+
+def _by_embedding(kb: KnowledgeBase, embedder: Embedder) -> list[LintFinding]:
+    if len(kb.entries) < 2:
+        return []
+    glossary = Glossary(kb.glossary)
+    questions = embedder.encode([glossary.expand(e.question) for e in kb.entries])
+    findings: list[LintFinding] = []
+    similarity = questions @ questions.T
+    for i, j in combinations(range(len(kb.entries)), 2):
+        if similarity[i, j] < NEAR_DUPLICATE:
+            continue
+        a, b = kb.entries[i], kb.entries[j]
+        same = question_key(a.answer) == question_key(b.answer) and a.macro == b.macro
+        findings.append(LintFinding(
+            "warning" if same else "error", _where(kb, b), b.id,
+            f"near-duplicate of {a.id!r} (cosine {similarity[i, j]:.2f})"
+            + ("" if same else " with a different answer or macro: a conflict"),
+            "merge the entries" if same else "decide which answer is right and merge"))
+    findings += _misplaced_alternates(kb, embedder, glossary)
+    return findings
+
+
+def _misplaced_alternates(
+    kb: KnowledgeBase, embedder: Embedder, glossary: Glossary
+) -> list[LintFinding]:
+    texts: list[str] = []
+    owners: list[int] = []
+    for number, entry in enumerate(kb.entries):
+        for text in (entry.question, *entry.alternates):
+            texts.append(glossary.expand(text))
+            owners.append(number)
+    vectors = embedder.encode(texts)
+    owner = np.array(owners)
+    similarity = vectors @ vectors.T
+    np.fill_diagonal(similarity, -np.inf)
+    findings: list[LintFinding] = []
+    row = 0
+    for number, entry in enumerate(kb.entries):
+        row += 1  # the question itself
+        for alternate in entry.alternates:
+            own = similarity[row, owner == number].max()
+            others = np.where(owner != number, similarity[row], -np.inf)
+            best_other = int(np.argmax(others))
+            if others[best_other] > own:
+                rival = kb.entries[owner[best_other]].id
+                findings.append(LintFinding(
+                    "warning", _where(kb, entry), entry.id,
+                    f"alternate {alternate!r} sits closer to entry {rival!r} "
+                    f"({others[best_other]:.2f}) than to its own ({own:.2f})",
+                    "reword it with the words that set this entry apart, or move it"))
+            row += 1
+    return findings

@@ -1,0 +1,1 @@
+"""Ranking and confidence: nearest texts -> entries, the intent head, calibration, answers. Core."""

@@ -1,0 +1,1 @@
+"""The HTTP adapters: the app factory, JSON API, chat and review pages, admin, Slack, middleware."""

@@ -1,0 +1,48 @@
+"""The HTML pages: the chat, and the review page (which holds no data: it asks for the admin
+token and fetches the queue with it)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import jinja2
+from fastapi import APIRouter, Request
+from fastapi.responses import HTMLResponse
+from fastapi.templating import Jinja2Templates
+
+from app.engine.engine import Engine
+from app.web.deps import EngineDep, SettingsDep
+
+HERE = Path(__file__).resolve().parent
+STATIC_DIR = HERE / "static"
+TEMPLATES = Jinja2Templates(env=jinja2.Environment(
+    loader=jinja2.FileSystemLoader(HERE / "templates"), autoescape=True))
+REVIEW_DISABLED = "review is disabled: set PLAYBOOK_ADMIN_TOKEN"
+
+router = APIRouter(include_in_schema=False)
+
+
+def example_questions(engine: Engine, count: int = 3) -> list[str]:
+    """A first phrasing from a few entries, to show a newcomer what to type."""
+    return [(e.alternates[0] if e.alternates else e.question) for e in engine.entries()[:count]]
+
+
+@router.get("/", response_class=HTMLResponse)
+def chat_page(request: Request, engine: EngineDep, settings: SettingsDep) -> HTMLResponse:
+    return TEMPLATES.TemplateResponse(request, "chat.html", {
+        "page": "chat",
+        "examples": example_questions(engine),
+        "max_question_chars": settings.max_question_chars,
+    })
+
+
+@router.get("/review", response_class=HTMLResponse)
+def review_page(request: Request, settings: SettingsDep) -> HTMLResponse:
+    # The page holds no data: it asks for the token and fetches the queue with it.
+    if not settings.admin_token:
+        return TEMPLATES.TemplateResponse(request, "review.html",
+                                          {"page": "review", "enabled": False,
+                                           "message": REVIEW_DISABLED},
+                                          status_code=503)
+    return TEMPLATES.TemplateResponse(request, "review.html",
+                                      {"page": "review", "enabled": True, "message": ""})

@@ -1,0 +1,109 @@
+"""The review API: the queue of questions the playbook answered badly, and the two ways to close
+one (teach an entry the question, or dismiss it). Admin only."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Depends
+from pydantic import BaseModel
+
+from app.engine.engine import Engine
+from app.errors import EntryNotFound
+from app.store import review_queue as review
+from app.web.deps import EngineDep, QueryId, StoreDep, require_admin
+from app.web.schemas import STRICT_BODY, error_responses
+
+router = APIRouter(prefix="/api/review",
+                   responses=error_responses(400, 401, 404, 413, 415, 422, 503),
+                   dependencies=[Depends(require_admin)])
+
+
+class ReviewItemOut(BaseModel):
+    query_id: int
+    question: str
+    count: int
+    query_ids: list[int]
+    last_asked_at: str
+    entry_id: str | None
+    entry_question: str | None
+    confidence: float
+    band: str
+    picked_entry_id: str | None
+    picked_question: str | None
+    none_of_these: bool
+
+
+class ReviewGroupOut(BaseModel):
+    key: str
+    title: str
+    count: int
+    items: list[ReviewItemOut]
+
+
+class ReviewOut(BaseModel):
+    total: int
+    groups: list[ReviewGroupOut]
+
+
+class AddAlternateIn(BaseModel):
+    model_config = STRICT_BODY
+
+    entry_id: str
+
+
+class IndexOut(BaseModel):
+    action: str
+    entries: int
+    vectors: int
+
+
+class AddAlternateOut(BaseModel):
+    query_id: int
+    entry_id: str
+    phrasing: str
+    resolved: list[int]
+    index: IndexOut
+
+
+class DismissOut(BaseModel):
+    query_id: int
+    resolved: list[int]
+
+
+def _question_of(engine: Engine, entry_id: str | None) -> str | None:
+    if entry_id is None:
+        return None
+    try:
+        return engine.entry(entry_id).question
+    except EntryNotFound:
+        return None
+
+
+@router.get("", response_model=ReviewOut, summary="The review queue, grouped and counted")
+def review_queue(engine: EngineDep, store: StoreDep) -> ReviewOut:
+    groups = [
+        ReviewGroupOut(key=group.key, title=group.title, count=group.count, items=[
+            ReviewItemOut.model_validate({
+                **item.to_dict(), "entry_question": _question_of(engine, item.entry_id),
+                "picked_question": _question_of(engine, item.picked_entry_id)})
+            for item in group.items])
+        for group in review.review_groups(store)
+    ]
+    return ReviewOut(total=sum(g.count for g in groups), groups=groups)
+
+
+@router.post("/{query_id}/add", response_model=AddAlternateOut,
+                 summary="Teach an entry this question; the index is rebuilt and swapped")
+def review_add(query_id: QueryId, body: AddAlternateIn, engine: EngineDep,
+               store: StoreDep) -> AddAlternateOut:
+    outcome = review.add_as_alternate(store, engine, query_id, body.entry_id)
+    return AddAlternateOut(
+        query_id=query_id, entry_id=outcome.entry_id, phrasing=outcome.phrasing,
+        resolved=list(outcome.resolved),
+        index=IndexOut(action=outcome.report.action, entries=outcome.report.entries,
+                       vectors=outcome.report.vectors))
+
+
+@router.post("/{query_id}/dismiss", response_model=DismissOut,
+                 summary="Take a question off the queue")
+def review_dismiss(query_id: QueryId, store: StoreDep) -> DismissOut:
+    return DismissOut(query_id=query_id, resolved=list(review.dismiss(store, query_id)))

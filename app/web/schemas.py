@@ -1,0 +1,165 @@
+"""The JSON shapes of the API (and of `playbook ask --json`), built from the core records."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
+
+from app.records import Answer, Entry, Match
+
+MAX_TOP_K = 20
+# Request bodies take JSON types as they are ("3" is not a number) and refuse unknown fields,
+# so a typo such as "topk" is reported instead of silently ignored.
+STRICT_BODY = ConfigDict(strict=True, extra="forbid")
+_CONTROL = r"\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f"  # app.engine.engine refuses these (Cc but tab/CR/LF)
+# What app.engine.engine.clean_question accepts, stated for the schema only: the engine checks it and
+# says in words what is wrong, which a pattern mismatch would not. app.web.app adds maxLength.
+QUESTION_PATTERN = rf"^[^{_CONTROL}]*[^\s{_CONTROL}][^{_CONTROL}]*$"
+QUESTION_SCHEMA: dict[str, Any] = {"minLength": 1, "pattern": QUESTION_PATTERN}
+
+
+def _integral_float_to_int(value: object) -> object:
+    return int(value) if isinstance(value, float) and value.is_integer() else value
+
+
+# JSON counts 8.0 as the integer 8 (so does the schema); strict mode alone would refuse it.
+WholeNumber = Annotated[int, BeforeValidator(_integral_float_to_int)]
+
+
+class AskRequest(BaseModel):
+    model_config = STRICT_BODY
+
+    question: str = Field(description="The agent's question in plain words.",
+                          json_schema_extra=QUESTION_SCHEMA)
+    top_k: WholeNumber = Field(default=3, ge=0, le=MAX_TOP_K, description="How many alternatives.")
+    tags: list[str] | None = Field(default=None, description="Only entries with one of these.")
+
+
+class AlternativeOut(BaseModel):
+    entry_id: str
+    source_question: str
+    answer: str
+    macro: str | None
+    confidence: float
+
+    @classmethod
+    def from_match(cls, match: Match) -> AlternativeOut:
+        return cls(entry_id=match.entry.id, source_question=match.entry.question,
+                   answer=match.entry.answer, macro=match.entry.macro,
+                   confidence=round(match.confidence, 4))
+
+
+class AnswerOut(BaseModel):
+    question: str
+    matched: bool
+    answer: str | None
+    macro: str | None
+    source_question: str | None
+    entry_id: str | None
+    tags: list[str]
+    confidence: float
+    ambiguous: bool
+    alternatives: list[AlternativeOut]
+
+    @classmethod
+    def from_answer(cls, answer: Answer) -> AnswerOut:
+        best = answer.best.entry if answer.best is not None else None
+        return cls(
+            question=answer.question,
+            matched=answer.matched,
+            answer=best.answer if best else None,
+            macro=best.macro if best else None,
+            source_question=best.question if best else None,
+            entry_id=best.id if best else None,
+            tags=list(best.tags) if best else [],
+            confidence=round(answer.confidence, 4),
+            ambiguous=answer.ambiguous,
+            alternatives=[AlternativeOut.from_match(m) for m in answer.alternatives],
+        )
+
+
+class SearchHit(BaseModel):
+    rank: int
+    entry_id: str
+    source_question: str
+    matched_text: str
+    answer: str
+    macro: str | None
+    score: float = Field(description="What entries are ranked by: the best cosine of the query to "
+                         "the entry's texts, plus head_weight x log p(entry | query) when the "
+                         "index has an intent head (then it can be negative).")
+    confidence: float
+
+
+class SearchOut(BaseModel):
+    query: str
+    results: list[SearchHit]
+
+    @classmethod
+    def from_matches(cls, query: str, matches: list[Match]) -> SearchOut:
+        return cls(query=query, results=[
+            SearchHit(rank=i, entry_id=m.entry.id, source_question=m.entry.question,
+                      matched_text=m.matched_text, answer=m.entry.answer, macro=m.entry.macro,
+                      score=round(m.score, 4), confidence=round(m.confidence, 4))
+            for i, m in enumerate(matches, start=1)
+        ])
+
+
+class SourceOut(BaseModel):
+    file: str
+    line: int
+
+
+class EntryOut(BaseModel):
+    id: str
+    question: str
+    answer: str
+    macro: str | None
+    alternates: list[str]
+    tags: list[str]
+    source: SourceOut | None
+
+    @classmethod
+    def from_entry(cls, entry: Entry) -> EntryOut:
+        source = SourceOut(file=entry.source.file, line=entry.source.line) if entry.source else None
+        return cls(id=entry.id, question=entry.question, answer=entry.answer, macro=entry.macro,
+                   alternates=list(entry.alternates), tags=list(entry.tags), source=source)
+
+
+class HealthOut(BaseModel):
+    status: str
+    entries: int
+    vectors: int
+    model: str
+    encoder: str
+    knowledge_hash: str
+    index_built_at: str
+    index_type: str
+    last_reload_error: str | None
+
+
+class ErrorOut(BaseModel):
+    detail: str
+
+
+ERROR_DESCRIPTIONS = {
+    400: "The URL is not valid UTF-8",
+    401: "A valid admin token is required",
+    404: "No such entry or logged question",
+    413: "The body is larger than PLAYBOOK_MAX_BODY_BYTES",
+    415: "The body is not JSON",
+    422: "The request is invalid; the detail says how",
+    429: "Too many requests from this client (PLAYBOOK_RATE_LIMIT_PER_MINUTE)",
+    503: "Not ready, disabled, or feedback not saved",
+}
+
+
+def error_responses(*codes: int) -> dict[int | str, dict[str, Any]]:
+    """OpenAPI `responses=` for these error statuses; every one carries {"detail": message}."""
+    responses: dict[int | str, dict[str, Any]] = {
+        code: {"model": ErrorOut, "description": ERROR_DESCRIPTIONS[code]} for code in codes}
+    if 413 in responses:
+        # Starlette answers a declared Content-Length over the limit in plain text.
+        responses[413]["content"] = {"text/plain": {"schema": {"type": "string"}}}
+    return responses

@@ -1,0 +1,1 @@
+"""Slack: verify the signature, translate slash commands and events, reply in Block Kit."""
