@@ -58,7 +58,10 @@ class Settings(BaseSettings):
         default=2.0, ge=0, description="How often to look for knowledge/index changes (0 = off)."
     )
     max_body_bytes: int = Field(default=65_536, ge=1024, description="Largest request body.")
-    max_question_chars: int = Field(default=1000, ge=1, description="Longest question accepted.")
+    max_question_chars: int = Field(
+        default=4000, ge=1, description="Longest question accepted (a pasted customer message "
+        "fits; longer ones are refused with a message, never cut)."
+    )
     top_k: int = Field(default=3, ge=1, le=50, description="Alternatives returned by default.")
     head_weight: float = Field(
         default=0.1, ge=0, description="Ranking = best cosine + this x log p(entry) of an intent "

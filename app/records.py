@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from app.knowledge.conditions import Condition, Contradiction
+
 
 @dataclass(frozen=True)
 class SourceRef:
@@ -38,6 +40,7 @@ class Entry:
     tags: tuple[str, ...] = ()
     source: SourceRef | None = None
     variants: tuple[Variant, ...] = ()
+    conditions: tuple[Condition, ...] = ()  # when the card applies (vendor, time, count)
 
     @property
     def policy(self) -> str | None:
@@ -67,6 +70,19 @@ class Match:
 
 
 @dataclass(frozen=True)
+class RuledOut:
+    """An entry the ranking put near the top whose condition the question contradicts: shown as
+    a suggestion with the reasons, never given as the answer."""
+
+    match: Match
+    contradictions: tuple[Contradiction, ...]
+
+    @property
+    def reason(self) -> str:
+        return "; ".join(c.reason for c in self.contradictions)
+
+
+@dataclass(frozen=True)
 class Answer:
     """The engine's reply to one question.
 
@@ -79,6 +95,7 @@ class Answer:
     best: Match | None
     ambiguous: bool
     alternatives: tuple[Match, ...] = field(default=())
+    ruled_out: tuple[RuledOut, ...] = field(default=())
 
     @property
     def confidence(self) -> float:
@@ -87,9 +104,12 @@ class Answer:
         return self.alternatives[0].confidence if self.alternatives else 0.0
 
 
+HIGH_CONFIDENCE = 0.8
+
+
 def confidence_band(confidence: float) -> str:
     """How agents should read a confidence: act on high, double-check medium, distrust low."""
-    if confidence >= 0.8:
+    if confidence >= HIGH_CONFIDENCE:
         return "high"
     if confidence >= 0.5:
         return "medium"

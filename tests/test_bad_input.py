@@ -115,8 +115,8 @@ def sorry(reason: str) -> dict[str, str]:
     ("", EMPTY),
     ("   \n\t ", EMPTY),
     ("\u00a0\u3000\u2003", EMPTY),  # no-break, ideographic and em spaces are whitespace too
-    ("x" * 1001, "the question is 1001 characters long; the limit is 1000"),
-    ("📦" * 1001, "the question is 1001 characters long; the limit is 1000"),
+    ("x" * 4001, "the question is 4001 characters long; the limit is 4000"),
+    ("📦" * 4001, "the question is 4001 characters long; the limit is 4000"),
     ("where is my order\x00", CONTROL),
     ("refund\x1b[31m please", CONTROL),
     ("bell\x07", CONTROL),
@@ -138,8 +138,8 @@ def test_a_refused_question_is_not_logged_for_review(client: TestClient) -> None
 
 @pytest.mark.parametrize("path", QUESTION_ROUTES)
 def test_the_longest_question_allowed_is_answered(client: TestClient, path: str) -> None:
-    question = "cancel my order please " + "x" * 977
-    assert len(question) == 1000
+    question = "cancel my order please " + "x" * 3977
+    assert len(question) == 4000
     response = client.post(path, json={"question": question})
     assert (response.status_code, response.json()["entry_id"]) == (200, "cancel-order")
 
@@ -160,7 +160,7 @@ def test_the_length_limit_is_the_setting(tiny_settings: Settings, fake_embedder:
     ("q=", 422, EMPTY),
     ("q=%20%09%0A", 422, EMPTY),
     ("k=3", 422, "query.q: Field required"),
-    ("q=" + "x" * 1001, 422, "the question is 1001 characters long; the limit is 1000"),
+    ("q=" + "x" * 4001, 422, "the question is 4001 characters long; the limit is 4000"),
     ("q=cancel%00order", 422, CONTROL),
     ("q=cancel%1Border", 422, CONTROL),
     ("q=cancel&k=abc", 422, "query.k: Input should be a valid integer, unable to parse string as "
@@ -342,7 +342,7 @@ def test_reload_refuses_every_wrong_token_alike(client: TestClient, authorizatio
 
 @pytest.mark.parametrize(("text", "reply"), [
     ("cancel\x00 order", sorry(CONTROL)),
-    ("x" * 1001, sorry("the question is 1001 characters long; the limit is 1000")),
+    ("x" * 4001, sorry("the question is 4001 characters long; the limit is 4000")),
 ])
 def test_slack_commands_explain_an_unusable_question(
     client: TestClient, text: str, reply: dict[str, str]

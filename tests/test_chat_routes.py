@@ -81,7 +81,7 @@ def test_chat_page_renders_the_template_with_examples(client: TestClient) -> Non
         "page": "chat",
         "examples": ["cx wants a different delivery address", "cancel my order please",
                      "how long does shipping take"],
-        "max_question_chars": 1000,
+        "max_question_chars": 4000,
     }
     scripts = re.findall(r"<script[^>]*>", response.text)
     assert scripts == ['<script src="/static/common.js" defer>',

@@ -51,9 +51,15 @@ def test_below_threshold_is_no_confident_match_with_suggestions() -> None:
     assert answer.confidence == pytest.approx(_sigmoid(-5 + 4.5 + 0.1))
 
 
-def test_close_runner_up_is_ambiguous_even_when_confident() -> None:
+def test_a_close_runner_up_makes_a_medium_answer_ambiguous() -> None:
+    answer = to_answer("q", [Scored(A, 0.57, "t"), Scored(B, 0.56, "t")], CALIBRATION, 1)
+    assert (answer.matched, round(answer.confidence, 4), answer.ambiguous) == (True, 0.6900, True)
+
+
+def test_a_high_confidence_answer_is_never_flagged_ambiguous() -> None:
+    # Confidence and the flag agree: 99 % right answers are not "two entries fit equally well".
     answer = to_answer("q", [Scored(A, 0.95, "t"), Scored(B, 0.93, "t")], CALIBRATION, 1)
-    assert (answer.matched, answer.ambiguous) == (True, True)
+    assert (answer.matched, round(answer.confidence, 4), answer.ambiguous) == (True, 0.9910, False)
 
 
 def test_nothing_to_rank() -> None:

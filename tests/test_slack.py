@@ -335,10 +335,10 @@ def test_the_public_replies_setting_answers_in_channel(
 
 
 def test_an_unusable_question_gets_a_friendly_private_message(client: TestClient) -> None:
-    assert ask(client, "public " + "x" * 1001) == {
+    assert ask(client, "public " + "x" * 4001) == {
         "response_type": "ephemeral",
-        "text": "Sorry, I can't answer that: the question is 1001 characters long; "
-                "the limit is 1000.",
+        "text": "Sorry, I can't answer that: the question is 4001 characters long; "
+                "the limit is 4000.",
     }
 
 

@@ -86,7 +86,7 @@ def test_tags_limit_which_entries_compete(client: TestClient) -> None:
     [
         ({"question": ""}, "the question is empty"),
         ({"question": "   \n\t "}, "the question is empty"),
-        ({"question": "x" * 1001}, "the question is 1001 characters long; the limit is 1000"),
+        ({"question": "x" * 4001}, "the question is 4001 characters long; the limit is 4000"),
         ({"question": "why\x00"}, "the question contains control characters"),
         ({"question": 5}, "question: Input should be a valid string"),
         ({}, "question: Field required"),

@@ -15,6 +15,7 @@ from app.config import Settings
 from app.embedding.embedder import Embedder
 from app.embedding.loader import load_embedder
 from app.engine.question import clean_question
+from app.engine.windows import windows
 from app.errors import (
     EntryNotFound,
     IndexInvalid,
@@ -30,13 +31,18 @@ from app.index.format import (
     load_index,
     staleness,
 )
+from app.knowledge.conditions import extract_mentions
 from app.knowledge.glossary import Glossary
 from app.knowledge.playbook import KnowledgeBase, load_knowledge, save_playbook
+from app.knowledge.spelling import Speller
 from app.ranking.answers import to_answer, to_matches
 from app.ranking.ranker import Ranker
 from app.records import Answer, Entry, Match
 
 log = logging.getLogger("playbook.engine")
+
+# A window of a long message may answer with one of the whole message's top entries.
+TOPIC_ENTRIES = 1
 
 
 @dataclass(frozen=True)
@@ -47,7 +53,22 @@ class _State:
     index: LoadedIndex
     ranker: Ranker
     glossary: Glossary
+    speller: Speller
     entries_by_id: dict[str, Entry]
+
+
+def _surest_on_topic(whole: Answer, parts: list[Answer]) -> Answer:
+    """A long message's surest window among those that answer with an entry the whole message
+    ranks near the top (a stray sentence about an address must not answer a message about a lost
+    package); the whole message's own answer when no window is surer."""
+    ranked = ([whole.best] if whole.best is not None else []) + list(whole.alternatives)
+    topic = {m.entry.id for m in ranked[:TOPIC_ENTRIES]}
+    best = whole
+    for part in parts:
+        top = part.best.entry.id if part.best is not None else None
+        if top in topic and (part.matched, part.confidence) > (best.matched, best.confidence):
+            best = part
+    return best
 
 
 @dataclass(frozen=True)
@@ -121,6 +142,9 @@ class Engine:
             index=index,
             ranker=Ranker(index, knowledge.entries),
             glossary=Glossary(knowledge.glossary),
+            speller=Speller((text for e in knowledge.entries
+                             for text in (e.question, e.answer, *e.alternates)),
+                            knowledge.glossary),
             entries_by_id={e.id: e for e in knowledge.entries},
         )
         # Knowledge as read before loading (an edit made meanwhile triggers another reload),
@@ -204,13 +228,20 @@ class Engine:
         state = self._current()
         text = clean_question(question, self.settings.max_question_chars)
         alternatives = self.settings.top_k if top_k is None else top_k
-        ranked = state.ranker.rank(self._encode(state, text), alternatives + 1, tags)
-        return to_answer(text, ranked, state.index.manifest.calibration, alternatives)
+        corrected = state.speller.correct(text)
+        mentions = extract_mentions(corrected, state.knowledge.slots)
+        calibration = state.index.manifest.calibration
+        parts = windows(corrected)
+        vectors = self.embedder.encode([state.glossary.expand(p) for p in parts])
+        whole, *parts_answers = [
+            to_answer(text, state.ranker.rank(vector, alternatives + 1, tags), calibration,
+                      alternatives, mentions) for vector in vectors]
+        return _surest_on_topic(whole, parts_answers)
 
     def search(self, query: str, k: int = 5, tags: Collection[str] = ()) -> list[Match]:
         state = self._current()
         text = clean_question(query, self.settings.max_question_chars)
-        ranked = state.ranker.rank(self._encode(state, text), k, tags)
+        ranked = state.ranker.rank(self._encode(state, state.speller.correct(text)), k, tags)
         return to_matches(ranked, state.index.manifest.calibration)
 
     def _encode(self, state: _State, text: str) -> Any:

@@ -4,8 +4,9 @@
   It always answers with its nearest entry (a bare nearest-neighbour design has no notion of
   "no confident match"), and shows the cosine, clipped to [0, 1], as its confidence.
 - bm25: BM25 (bm25s, English stop words) over each entry's question + alternates + answer as
-  one document. It answers unless no query word occurs in any entry (every score 0); it has no
-  confidence, so it gets no calibration figures.
+  one document. It answers unless no query word occurs in any entry (every score 0); a query
+  made only of stop words finds nothing (an empty ranking, refused). It has no confidence, so
+  it gets no calibration figures.
 - engine-no-alternates: the shipping engine built from the same knowledge with every alternate
   removed: what the alternates are worth.
 
@@ -31,6 +32,7 @@ from app.knowledge.playbook import (
     GLOSSARY_FILE,
     OUT_OF_SCOPE_FILE,
     PLAYBOOK_FILE,
+    SLOTS_FILE,
     KnowledgeBase,
     dump_playbook_yaml,
 )
@@ -71,6 +73,8 @@ class BM25Baseline:
     def run(self, query: str, depth: int) -> Response:
         tokens = self._bm25s.tokenize([query], stopwords="en", return_ids=False,
                                       show_progress=False)[0]
+        if not tokens:  # only stop words: nothing to search for (bm25s raises on an empty query)
+            return Response((), None, None, answered=False)
         scores = np.asarray(self.retriever.get_scores(tokens), dtype=np.float64)
         order = np.argsort(-scores, kind="stable")[:depth]
         top = float(scores[order[0]])
@@ -79,8 +83,11 @@ class BM25Baseline:
 
 def write_knowledge(kb: KnowledgeBase, folder: Path) -> Path:
     """Write `kb` as a knowledge folder that load_knowledge reads back: a playbook.yaml (with
-    glossary and out-of-scope files) or, for the benchmarks' shape, an entries.jsonl."""
+    glossary) or, for the benchmarks' shape, an entries.jsonl; either with its out-of-scope
+    examples beside it."""
     folder.mkdir(parents=True, exist_ok=True)
+    if kb.out_of_scope:
+        write_atomic(folder / OUT_OF_SCOPE_FILE, "\n".join(kb.out_of_scope) + "\n")
     if kb.path is not None and kb.path.suffix == ".jsonl":
         lines = [json.dumps({"id": e.id, "question": e.question, "answer": e.answer,
                              "alternates": list(e.alternates), "tags": list(e.tags)},
@@ -91,8 +98,9 @@ def write_knowledge(kb: KnowledgeBase, folder: Path) -> Path:
     if kb.glossary:
         write_atomic(folder / GLOSSARY_FILE,
                      yaml.safe_dump(kb.glossary, allow_unicode=True, sort_keys=False))
-    if kb.out_of_scope:
-        write_atomic(folder / OUT_OF_SCOPE_FILE, "\n".join(kb.out_of_scope) + "\n")
+    slots = kb.path.parent / SLOTS_FILE if kb.path is not None else None
+    if slots is not None and slots.exists():  # the conditions in playbook.yaml refer to it
+        write_atomic(folder / SLOTS_FILE, slots.read_text(encoding="utf-8"))
     return folder
 
 

@@ -22,6 +22,7 @@ class QueryCase:
     query: str
     relevant: tuple[str, ...]  # empty: out of scope, no entry is a right answer
     line: int
+    category: str | None = None  # optional grouping: figures are reported per category too
 
     @property
     def in_scope(self) -> bool:
@@ -77,7 +78,8 @@ def _parse_csv(text: str, file: str) -> list[QueryCase]:
         cell = row.get("expected") if "expected" in header else row.get("relevant")
         cell = (cell or "").strip()
         expected: Any = [part.strip() for part in cell.split(CSV_SEPARATOR)] if cell else None
-        cases.append(_case({"query": row.get("query"), "expected": expected}, file, number))
+        cases.append(_case({"query": row.get("query"), "expected": expected,
+                            "category": row.get("category")}, file, number))
     return cases
 
 
@@ -101,7 +103,10 @@ def _case(row: dict[str, Any], file: str, line: int) -> QueryCase:
     else:
         raise QueryFileError(file, line, f"'expected' must be an entry id, a list of entry ids "
                              f"or null, got {expected!r}")
-    return QueryCase(query.strip(), relevant, line)
+    category = row.get("category")
+    if category is not None and not isinstance(category, str):
+        raise QueryFileError(file, line, f"'category' must be text, got {category!r}")
+    return QueryCase(query.strip(), relevant, line, category.strip() or None if category else None)
 
 
 def slice_alternates(kb: KnowledgeBase, keep: int) -> KnowledgeBase:

@@ -18,6 +18,12 @@ COLUMNS = (
     ("p95 ms", "latency_p95_ms"),
 )
 MISSES_SHOWN = 20
+CATEGORY_COLUMNS = (
+    ("category", None), ("queries", None), ("top1", "top1"), ("answered right", "answered_correct"),
+    ("in-scope refused", "wrong_refusal"), ("OOS refused", "abstention"),
+    ("OOS refused/flagged", "abstention_or_flag"), ("wrong at >=0.9", "confident_wrong"),
+    ("ECE", "ece"),
+)
 
 
 def _cell(key: str, value: float | None) -> str:
@@ -55,6 +61,14 @@ def render_table(results: Sequence[SystemResult], thresholds: Sequence[Threshold
     lines = [f"{len(first.outcomes)} queries: {len(first.in_scope)} in scope, "
              f"{len(first.out_of_scope)} out of scope", ""]
     lines += _grid([c for c, _ in COLUMNS], metrics_rows(results))
+    categories = first.categories()
+    if categories:
+        lines += ["", f"{first.name} by category"]
+        lines += _grid([c for c, _ in CATEGORY_COLUMNS], [
+            [name, str(len(part.outcomes))]
+            + [_cell(key, part.metrics()[key]) for _, key in CATEGORY_COLUMNS[2:] if key]
+            for name, part in categories.items()
+        ])
     table = first.reliability()
     if table:
         lines += ["", f"Reliability of {first.name} (confidence bin -> share of right top "

@@ -14,6 +14,8 @@ from app.evaluation.systems import Response, System
 
 # Rankings are scored to this depth (MAP, recall); the API's /api/search allows at most 20.
 DEPTH = 20
+# An answer at this confidence or more reads as certain: a wrong one is the costliest mistake.
+CONFIDENT = 0.9
 # The per-query stopwatch (tests replace it with a fake clock to get exact latencies).
 clock = time.perf_counter
 
@@ -31,6 +33,11 @@ class Outcome:
     @property
     def top_correct(self) -> bool:
         return self.top is not None and self.top in self.case.relevant
+
+    @property
+    def wrong_answer(self) -> bool:
+        """Answered, and not with a right entry (any answer to an out-of-scope query)."""
+        return self.response.answered and not self.top_correct
 
     @property
     def is_miss(self) -> bool:
@@ -94,13 +101,27 @@ class SystemResult:
             "p_at_3": metrics.mean([metrics.precision_at(r, rel, 3) for r, rel in rankings]),
             "map": metrics.mean([metrics.average_precision(r, rel) for r, rel in rankings]),
             "abstention": metrics.rate([not o.response.answered for o in self.out_of_scope]),
+            "abstention_or_flag": metrics.rate(
+                [not o.response.answered or o.response.flagged for o in self.out_of_scope]),
             "wrong_refusal": metrics.rate([not o.response.answered for o in inside]),
             "answered_correct": metrics.rate(
                 [o.top_correct and o.response.answered for o in inside]),
+            "confident_wrong": metrics.rate(
+                [o.wrong_answer and (o.response.confidence or 0.0) >= CONFIDENT
+                 for o in self.outcomes]) if self.has_confidence else None,
             "ece": metrics.expected_calibration_error(table) if table else None,
             "latency_p50_ms": metrics.percentile([o.latency_ms for o in self.outcomes], 50),
             "latency_p95_ms": metrics.percentile([o.latency_ms for o in self.outcomes], 95),
         }
+
+    def categories(self) -> dict[str, SystemResult]:
+        """The outcomes of each category in the query file, in first-seen order."""
+        grouped: dict[str, list[Outcome]] = {}
+        for outcome in self.outcomes:
+            if outcome.case.category is not None:
+                grouped.setdefault(outcome.case.category, []).append(outcome)
+        return {name: SystemResult(self.name, self.description, tuple(found))
+                for name, found in grouped.items()}
 
     def misses(self) -> list[Miss]:
         return [
@@ -112,7 +133,8 @@ class SystemResult:
 
 
 # Metrics where a smaller number is better: --fail-under treats their threshold as a maximum.
-LOWER_IS_BETTER = frozenset({"wrong_refusal", "ece", "latency_p50_ms", "latency_p95_ms"})
+LOWER_IS_BETTER = frozenset({"wrong_refusal", "confident_wrong", "ece", "latency_p50_ms",
+                             "latency_p95_ms"})
 METRIC_NAMES = tuple(SystemResult("", "", ()).metrics())  # every metric is None on no outcomes
 
 
@@ -202,6 +224,8 @@ def to_json(
                     for b in r.reliability()
                 ],
                 "misses": [m.to_dict() for m in r.misses()],
+                "categories": {name: {k: _round(v) for k, v in part.metrics().items()}
+                               for name, part in r.categories().items()},
             }
             for r in results
         ],

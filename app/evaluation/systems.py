@@ -22,6 +22,7 @@ class Response:
     top_score: float | None
     confidence: float | None
     answered: bool
+    flagged: bool = False  # ambiguous, or a near entry ruled out by the question's conditions
 
 
 class System(Protocol):
@@ -53,6 +54,7 @@ class EngineSystem:
             top_score=matches[0].score if matches else None,
             confidence=answer.confidence,
             answered=answer.matched,
+            flagged=answer.ambiguous or bool(answer.ruled_out),
         )
 
 
@@ -81,6 +83,7 @@ class RemoteSystem:
             top_score=results[0]["score"] if results else None,
             confidence=answer["confidence"],
             answered=answer["matched"],
+            flagged=bool(answer.get("ambiguous") or answer.get("ruled_out")),
         )
 
     def _json(self, response: Any) -> Any:

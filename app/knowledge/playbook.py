@@ -20,14 +20,17 @@ import yaml
 
 from app.errors import KnowledgeError
 from app.files import write_atomic
+from app.knowledge.conditions import Slot, load_slots, parse_conditions
 from app.knowledge.macros import extract_macro
 from app.records import Entry, SourceRef, UnpairedLine, Variant
 
 PLAYBOOK_FILE = "playbook.yaml"
 GLOSSARY_FILE = "glossary.yaml"
 OUT_OF_SCOPE_FILE = "out_of_scope.txt"
+SLOTS_FILE = "slots.yaml"
 
-_ENTRY_KEYS = {"id", "question", "answer", "macro", "alternates", "tags", "source", "variants"}
+_ENTRY_KEYS = {"id", "question", "answer", "macro", "alternates", "tags", "source", "variants",
+               "conditions"}
 _REQUIRED_KEYS = ("id", "question", "answer")
 _LINE = "__line__"
 
@@ -38,6 +41,7 @@ class KnowledgeBase:
     needs_review: tuple[UnpairedLine, ...] = ()
     glossary: dict[str, str] = field(default_factory=dict)
     out_of_scope: tuple[str, ...] = ()
+    slots: dict[str, Slot] = field(default_factory=dict, compare=False)
     path: Path | None = None
     entry_lines: dict[str, int] = field(default_factory=dict, compare=False)
 
@@ -126,15 +130,16 @@ def load_knowledge(location: Path) -> KnowledgeBase:
 
 def _load_folder(folder: Path, playbook: Path | None = None) -> KnowledgeBase:
     playbook = playbook or folder / PLAYBOOK_FILE
-    kb = parse_playbook_yaml(read_text(playbook), playbook)
+    slots = load_slots(folder / SLOTS_FILE)
+    kb = parse_playbook_yaml(read_text(playbook), playbook, slots)
     glossary_path = folder / GLOSSARY_FILE
     glossary = _parse_glossary(glossary_path) if glossary_path.exists() else {}
     oos_path = folder / OUT_OF_SCOPE_FILE
     out_of_scope = _parse_lines(oos_path) if oos_path.exists() else ()
-    return replace(kb, glossary=glossary, out_of_scope=out_of_scope)
+    return replace(kb, glossary=glossary, out_of_scope=out_of_scope, slots=slots)
 
 
-def parse_playbook_yaml(text: str, path: Path) -> KnowledgeBase:
+def parse_playbook_yaml(text: str, path: Path, slots: dict[str, Slot] | None = None) -> KnowledgeBase:
     name = display_path(path)
     if not text.strip():
         raise KnowledgeError(name, None, "the file is empty; expected 'entries:' with a list")
@@ -151,7 +156,7 @@ def parse_playbook_yaml(text: str, path: Path) -> KnowledgeBase:
     entries: list[Entry] = []
     lines: dict[str, int] = {}
     for raw in doc["entries"]:
-        entry = _parse_entry(raw, name)
+        entry = _parse_entry(raw, name, slots or {})
         line = raw[_LINE]
         if entry.id in lines:
             raise KnowledgeError(
@@ -165,7 +170,7 @@ def parse_playbook_yaml(text: str, path: Path) -> KnowledgeBase:
     )
 
 
-def _parse_entry(raw: Any, file: str) -> Entry:
+def _parse_entry(raw: Any, file: str, slots: dict[str, Slot]) -> Entry:
     if not isinstance(raw, dict):
         raise KnowledgeError(file, None, f"each entry must be a mapping, got {raw!r}")
     line = raw[_LINE]
@@ -189,6 +194,7 @@ def _parse_entry(raw: Any, file: str) -> Entry:
         tags=_string_list(raw, "tags", file, line),
         source=_parse_source(raw.get("source"), file, line),
         variants=tuple(_parse_variant(v, file, line) for v in raw.get("variants") or []),
+        conditions=parse_conditions(raw.get("conditions"), slots, file, line),
     )
 
 
@@ -280,7 +286,10 @@ def load_entries_jsonl(path: Path) -> KnowledgeBase:
         )
     if not entries:
         raise KnowledgeError(str(path), None, "the file holds no entries")
-    return KnowledgeBase(entries=tuple(entries), path=path, entry_lines=seen)
+    oos_path = path.parent / OUT_OF_SCOPE_FILE  # a benchmark's negatives, beside its entries
+    out_of_scope = _parse_lines(oos_path) if oos_path.exists() else ()
+    return KnowledgeBase(entries=tuple(entries), out_of_scope=out_of_scope, path=path,
+                         entry_lines=seen)
 
 
 # ---------------------------------------------------------------- saving
@@ -292,6 +301,8 @@ def _entry_to_dict(entry: Entry) -> dict[str, Any]:
         "question": entry.question,
         "answer": entry.answer,
         "macro": entry.macro,
+        **({"conditions": {c.slot.name: c.to_yaml_value() for c in entry.conditions}}
+           if entry.conditions else {}),
         "alternates": list(entry.alternates),
         "tags": list(entry.tags),
     }
@@ -329,5 +340,5 @@ def dump_playbook_yaml(entries: Iterable[Entry], needs_review: Iterable[Unpaired
 def save_playbook(kb: KnowledgeBase, path: Path) -> None:
     """Validate what we are about to write by parsing it back, then replace the file atomically."""
     text = dump_playbook_yaml(kb.entries, kb.needs_review)
-    parse_playbook_yaml(text, path)
+    parse_playbook_yaml(text, path, kb.slots)
     write_atomic(path, text)

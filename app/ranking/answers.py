@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import replace
 
+from app.knowledge.conditions import Mention, contradictions
 from app.ranking.calibration import Calibration
 from app.ranking.ranker import Scored
-from app.records import Answer, Match
+from app.records import HIGH_CONFIDENCE, Answer, Match, RuledOut
 
 
 def to_matches(ranked: Sequence[Scored], calibration: Calibration) -> list[Match]:
@@ -28,13 +30,33 @@ def to_matches(ranked: Sequence[Scored], calibration: Calibration) -> list[Match
 
 
 def to_answer(
-    question: str, ranked: Sequence[Scored], calibration: Calibration, alternatives: int
+    question: str, ranked: Sequence[Scored], calibration: Calibration, alternatives: int,
+    mentions: tuple[Mention, ...] = (),
 ) -> Answer:
-    matches = to_matches(ranked, calibration)
-    if not matches:
-        return Answer(question, matched=False, best=None, ambiguous=False)
-    best = matches[0]
-    ambiguous = len(matches) > 1 and best.score - matches[1].score < calibration.ambiguity_margin
+    """The best entry that applies, if it is confident enough.
+
+    An entry whose condition the question contradicts ("applies to Best Buy orders" for a Home
+    Depot question) is ruled out: it keeps its rank as a suggestion with the reason, at
+    confidence 0. The other entries keep the confidence they had beside it, so ruling out the top
+    entry never makes the runner-up look surer than it was.
+
+    Ambiguity and confidence agree: two entries within `ambiguity_margin` make an answer
+    ambiguous only when its confidence is below the high band."""
+    eligible: list[Match] = []
+    ruled_out: list[RuledOut] = []
+    for match in to_matches(ranked, calibration):
+        found = contradictions(match.entry.conditions, mentions)
+        if found:
+            ruled_out.append(RuledOut(replace(match, confidence=0.0), found))
+        else:
+            eligible.append(match)
+    if not eligible:
+        return Answer(question, False, None, False, ruled_out=tuple(ruled_out))
+    best = eligible[0]
+    ambiguous = (len(eligible) > 1 and best.confidence < HIGH_CONFIDENCE
+                 and best.score - eligible[1].score < calibration.ambiguity_margin)
     if best.confidence >= calibration.threshold:
-        return Answer(question, True, best, ambiguous, tuple(matches[1 : 1 + alternatives]))
-    return Answer(question, False, None, ambiguous, tuple(matches[:alternatives]))
+        return Answer(question, True, best, ambiguous, tuple(eligible[1 : 1 + alternatives]),
+                      tuple(ruled_out))
+    return Answer(question, False, None, ambiguous, tuple(eligible[:alternatives]),
+                  tuple(ruled_out))

@@ -1,0 +1,455 @@
+"""Conditions on cards: slots.yaml, `conditions:` on entries, mentions in questions, contradictions."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import pytest
+
+from app.errors import KnowledgeError
+from app.knowledge.conditions import (
+    Condition,
+    Mention,
+    Slot,
+    contradictions,
+    extract_mentions,
+    load_slots,
+    parse_conditions,
+)
+
+SHIPPED_SLOTS = Path(__file__).resolve().parents[1] / "knowledge" / "slots.yaml"
+
+SLOTS_YAML = """\
+# vendors and clocks
+vendor:
+  kind: choice
+  noun: orders
+  values:
+    Best Buy: [BB, bestbuy]
+    Home Depot: [homedepot]
+    Amazon: [amz, amzn]
+    Lowe's: []
+    Ashley Furniture: [Ashley]
+    Wayfair: []
+    Target: []
+  match_case: [Target]
+elapsed:
+  kind: duration
+  label: time elapsed
+tracking_numbers:
+  kind: count
+  nouns: [tracking numbers, 'tracking #s', trackings]
+"""
+
+
+@pytest.fixture
+def slots(tmp_path: Path) -> dict[str, Slot]:
+    path = tmp_path / "slots.yaml"
+    path.write_text(SLOTS_YAML, encoding="utf-8")
+    return load_slots(path)
+
+
+def mentions(question: str, slots: dict[str, Slot]) -> list[tuple[str, str | float, str, float | None]]:
+    return [(m.slot, m.value, m.text, m.upper) for m in extract_mentions(question, slots)]
+
+
+def conditions(raw: dict[str, object], slots: dict[str, Slot]) -> tuple[Condition, ...]:
+    return parse_conditions(raw, slots, "playbook.yaml", 7)
+
+
+# --- slots.yaml ---------------------------------------------------------------------------------
+
+
+def test_load_slots_reads_every_kind_with_its_line(slots: dict[str, Slot]) -> None:
+    assert slots == {
+        "vendor": Slot(
+            "vendor", "choice", "vendor", 2, noun="orders",
+            values={"Best Buy": ("BB", "bestbuy"), "Home Depot": ("homedepot",), "Amazon": ("amz", "amzn"),
+                    "Lowe's": (), "Ashley Furniture": ("Ashley",), "Wayfair": (), "Target": ()},
+            match_case=("Target",),
+        ),
+        "elapsed": Slot("elapsed", "duration", "time elapsed", 14),
+        "tracking_numbers": Slot("tracking_numbers", "count", "tracking numbers", 17,
+                                 nouns=("tracking numbers", "tracking #s", "trackings")),
+    }
+
+
+def test_a_missing_or_empty_slots_file_declares_no_slots(tmp_path: Path) -> None:
+    assert load_slots(tmp_path / "slots.yaml") == {}
+    (tmp_path / "empty.yaml").write_text("# nothing yet\n", encoding="utf-8")
+    assert load_slots(tmp_path / "empty.yaml") == {}
+
+
+@pytest.mark.parametrize(
+    ("text", "line", "problem"),
+    [
+        ("elapsed:\n  kind: duration\nvendor:\n  kind: choise\n", 3,
+         "slot 'vendor': unknown kind 'choise'; expected choice, duration or count"),
+        ("vendor:\n  kind: choice\n  noun: orders\n", 1,
+         "slot 'vendor': a choice needs 'values:', each a name with its aliases (Best Buy: [BB])"),
+        ("vendor:\n  kind: choice\n  values:\n    Home Depot: [HD]\n    HD Supply: [hd]\n", 5,
+         "slot 'vendor': 'hd' is claimed by both Home Depot and HD Supply"),
+        ("vendor:\n  kind: choice\n  values:\n    Best Buy: [bestbuy]\n    Best-Buy: []\n", 5,
+         "slot 'vendor': 'Best-Buy' is claimed by both Best Buy and Best-Buy"),
+        ("vendor:\n  kind: choice\n  values: {Best Buy: [BB}\n", 3,
+         "unreadable YAML: expected ',' or ']', but got '}'"),
+        ("tracking:\n  kind: count\n", 1,
+         "slot 'tracking': a count needs 'nouns:', the words agents count (tracking numbers)"),
+        ("elapsed:\n  kind: duration\n  lable: time\n", 1,
+         "slot 'elapsed': unknown setting(s) ['lable']; "
+         "allowed: kind, label, noun, values, match_case, nouns"),
+        ("vendor:\n  kind: choice\n  values: {Target: []}\n  match_case: [Targte]\n", 1,
+         "slot 'vendor': match_case names unknown value(s) ['Targte']"),
+        ("elapsed:\n  kind: duration\nelapsed:\n  kind: duration\n", 3, "slot 'elapsed' is declared twice"),
+        ("- vendor\n", 1, "expected a mapping of slot name: declaration"),
+    ],
+)
+def test_a_broken_slots_file_names_the_line_and_the_problem(
+    tmp_path: Path, text: str, line: int, problem: str
+) -> None:
+    path = tmp_path / "slots.yaml"
+    path.write_text(text, encoding="utf-8")
+    with pytest.raises(KnowledgeError) as caught:
+        load_slots(path)
+    assert (caught.value.file, caught.value.line, caught.value.problem) == (str(path), line, problem)
+
+
+def test_the_shipped_slots_cover_the_vendors_agents_name() -> None:
+    shipped = load_slots(SHIPPED_SLOTS)
+    assert sorted(shipped) == ["elapsed", "tracking_numbers", "vendor"]
+    assert len(shipped["vendor"].values) == 30
+    said = "BB, amz, Lowes, Sams Club, macys, Kohls, homedepot, B&H Photo, hewlett-packard, officemax, WMT"
+    assert [m.value for m in extract_mentions(said, shipped)] == [
+        "Best Buy", "Amazon", "Lowe's", "Sam's Club", "Macy's", "Kohl's", "Home Depot", "B&H", "HP",
+        "Office Depot", "Walmart"]
+    assert extract_mentions("the HD tv, our target date, overstock items, office staples", shipped) == ()
+
+
+# --- conditions on entries ----------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("raw", "op", "value", "unit", "described", "yaml_value"),
+    [
+        ({"vendor": "Best Buy"}, "in", ("Best Buy",), "", "vendor is Best Buy", "Best Buy"),
+        ({"vendor": "best buy"}, "in", ("Best Buy",), "", "vendor is Best Buy", "Best Buy"),
+        ({"vendor": ["Ashley Furniture", "Wayfair"]}, "in", ("Ashley Furniture", "Wayfair"), "",
+         "vendor is Ashley Furniture or Wayfair", ["Ashley Furniture", "Wayfair"]),
+        ({"vendor": ["Amazon", "Lowe's", "Wayfair"]}, "in", ("Amazon", "Lowe's", "Wayfair"), "",
+         "vendor is Amazon, Lowe's or Wayfair", ["Amazon", "Lowe's", "Wayfair"]),
+        ({"elapsed": "within 5 days"}, "<=", 120.0, "day", "time elapsed is at most 5 days",
+         "at most 5 days"),
+        ({"elapsed": "at most 5 days"}, "<=", 120.0, "day", "time elapsed is at most 5 days",
+         "at most 5 days"),
+        ({"elapsed": "under 24 hours"}, "<=", 24.0, "hour", "time elapsed is at most 24 hours",
+         "at most 24 hours"),
+        ({"elapsed": "within the past 2 weeks"}, "<=", 336.0, "week", "time elapsed is at most 2 weeks",
+         "at most 2 weeks"),
+        ({"elapsed": "after 24 hours"}, ">=", 24.0, "hour", "time elapsed is at least 24 hours",
+         "at least 24 hours"),
+        ({"elapsed": "more than 24 hrs"}, ">=", 24.0, "hour", "time elapsed is at least 24 hours",
+         "at least 24 hours"),
+        ({"elapsed": "at least 30 days"}, ">=", 720.0, "day", "time elapsed is at least 30 days",
+         "at least 30 days"),
+        ({"elapsed": "30 days or more"}, ">=", 720.0, "day", "time elapsed is at least 30 days",
+         "at least 30 days"),
+        ({"elapsed": "after a day"}, ">=", 24.0, "day", "time elapsed is at least 1 day", "at least 1 day"),
+        ({"tracking_numbers": "more than 10"}, ">", 10.0, "", "more than 10 tracking numbers",
+         "more than 10"),
+        ({"tracking_numbers": "at least 10"}, ">=", 10.0, "", "at least 10 tracking numbers", "at least 10"),
+        ({"tracking_numbers": "10 or more"}, ">=", 10.0, "", "at least 10 tracking numbers", "at least 10"),
+        ({"tracking_numbers": "fewer than 3"}, "<", 3.0, "", "fewer than 3 tracking numbers", "fewer than 3"),
+        ({"tracking_numbers": "at most three"}, "<=", 3.0, "", "at most 3 tracking numbers", "at most 3"),
+    ],
+)
+def test_each_condition_form_parses_describes_and_round_trips(
+    slots: dict[str, Slot], raw: dict[str, object], op: str, value: object, unit: str, described: str,
+    yaml_value: object,
+) -> None:
+    (condition,) = conditions(raw, slots)
+    slot = next(iter(raw))
+    assert (condition.slot, condition.op, condition.value, condition.unit) == (slots[slot], op, value, unit)
+    assert condition.describe() == described
+    assert condition.to_yaml_value() == yaml_value
+    assert conditions({slot: condition.to_yaml_value()}, slots) == (condition,)
+
+
+def test_no_conditions_and_the_loaders_line_marker(slots: dict[str, Slot]) -> None:
+    assert conditions({}, slots) == ()
+    assert parse_conditions(None, slots, "playbook.yaml", 7) == ()
+    with pytest.raises(KnowledgeError) as caught:
+        conditions({"__line__": 42, "vendor": "Bestbuy", "elapsed": "soon"}, slots)
+    assert caught.value.line == 42
+
+
+@pytest.mark.parametrize(
+    ("raw", "problem"),
+    [
+        ({"store": "Best Buy"},
+         "unknown condition 'store'; declared slots: vendor, elapsed, tracking_numbers"),
+        ({"vendor": "Best Buyy"},
+         "vendor: unknown value 'Best Buyy' (did you mean 'Best Buy'?); known values: "
+         "Best Buy, Home Depot, Amazon, Lowe's, Ashley Furniture, Wayfair, Target"),
+        ({"vendor": "Costco"}, "vendor: unknown value 'Costco'; known values: "
+         "Best Buy, Home Depot, Amazon, Lowe's, Ashley Furniture, Wayfair, Target"),
+        ({"vendor": "BB"}, "vendor: 'BB' is an alias; write 'Best Buy'"),
+        ({"vendor": []}, "vendor: name at least one value; known values: "
+         "Best Buy, Home Depot, Amazon, Lowe's, Ashley Furniture, Wayfair, Target"),
+        ({"elapsed": "soon"}, "elapsed: cannot read 'soon'; write it like "
+         "'within 5 days', 'after 24 hours', 'at least 30 days', '30 days or more'"),
+        ({"elapsed": "5 days"}, "elapsed: cannot read '5 days'; write it like "
+         "'within 5 days', 'after 24 hours', 'at least 30 days', '30 days or more'"),
+        ({"tracking_numbers": 10}, "tracking_numbers: cannot read 10; write it like "
+         "'more than 10', '10 or more', 'fewer than 3', 'at most 3'"),
+        ({"tracking_numbers": "lots of"}, "tracking_numbers: cannot read 'lots of'; write it like "
+         "'more than 10', '10 or more', 'fewer than 3', 'at most 3'"),
+    ],
+)
+def test_a_broken_condition_names_file_line_and_problem(
+    slots: dict[str, Slot], raw: dict[str, object], problem: str
+) -> None:
+    with pytest.raises(KnowledgeError) as caught:
+        conditions(raw, slots)
+    assert str(caught.value) == f"playbook.yaml:7: {problem}"
+
+
+def test_conditions_must_be_a_mapping(slots: dict[str, Slot]) -> None:
+    expected = r"^playbook.yaml:7: 'conditions' must be a mapping of slot: value$"
+    with pytest.raises(KnowledgeError, match=expected):
+        conditions(["vendor: Best Buy"], slots)  # type: ignore[arg-type]
+
+
+# --- mentions in questions ----------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("question", "expected"),
+    [
+        ("cx wants to change the addr, vendor is BB", [("vendor", "Best Buy", "BB", None)]),
+        ("Best Buy order", [("vendor", "Best Buy", "Best Buy", None)]),
+        ("bestbuy order", [("vendor", "Best Buy", "bestbuy", None)]),
+        ("best-buy order", [("vendor", "Best Buy", "best-buy", None)]),
+        ("BEST BUY's policy", [("vendor", "Best Buy", "BEST BUY", None)]),
+        ("Lowes order", [("vendor", "Lowe's", "Lowes", None)]),
+        ("lowe’s order", [("vendor", "Lowe's", "lowe’s", None)]),
+        ("amz order too late", [("vendor", "Amazon", "amz", None)]),
+        ("AMZN or Home Depot?",
+         [("vendor", "Amazon", "AMZN", None), ("vendor", "Home Depot", "Home Depot", None)]),
+        ("homedepot.com order", [("vendor", "Home Depot", "homedepot", None)]),
+        ("ashley furniture sofa", [("vendor", "Ashley Furniture", "ashley furniture", None)]),
+        ("Target order", [("vendor", "Target", "Target", None)]),
+    ],
+)
+def test_vendor_names_and_aliases_are_found(slots: dict[str, Slot], question: str, expected: object) -> None:
+    assert mentions(question, slots) == expected
+
+
+@pytest.mark.parametrize(
+    "question",
+    ["this is amazing", "amazonian", "the bbq grill", "a BBB complaint", "hd tv", "bestbuys",
+     "our target date",
+     "wayfairs", "lowest price"],
+)
+def test_names_match_only_as_whole_words(slots: dict[str, Slot], question: str) -> None:
+    assert mentions(question, slots) == []
+
+
+@pytest.mark.parametrize(
+    ("question", "value", "text", "upper"),
+    [
+        ("tracking updated 3 days ago", 72.0, "3 days", None),
+        ("no update for two days", 48.0, "two days", None),
+        ("label created over a month ago", 720.0, "over a month", math.inf),
+        ("stuck for 5 weeks", 840.0, "5 weeks", None),
+        ("pre-shipment 24 hrs", 24.0, "24 hrs", None),
+        ("label created 12 hours ago", 12.0, "12 hours", None),
+        ("no scan in 48h", 48.0, "48h", None),
+        ("it's been a week and a half", 252.0, "a week and a half", None),
+        ("it's been one and a half weeks", 252.0, "one and a half weeks", None),
+        ("in transit for 1.5 weeks", 252.0, "1.5 weeks", None),
+        ("it's been twenty-one days", 504.0, "twenty-one days", None),
+        ("ordered seventeen days ago", 408.0, "seventeen days", None),
+        ("an hour ago", 1.0, "an hour", None),
+        ("half a day", 12.0, "half a day", None),
+        ("a couple of days ago", 48.0, "a couple of days", None),
+        ("updated yesterday", 24.0, "yesterday", None),
+        ("updated the day before yesterday", 48.0, "the day before yesterday", None),
+        ("not delivered and it has been 30 days or more", 720.0, "30 days or more", math.inf),
+        ("30+ days and no delivery", 720.0, "30+ days", math.inf),
+        ("more than 24 hrs on label created", 24.0, "more than 24 hrs", math.inf),
+        ("tracking updated within the past 5 days", 0.0, "within the past 5 days", 120.0),
+        ("tracking updated in the last 5 days", 0.0, "in the last 5 days", 120.0),
+        ("less than a week", 0.0, "less than a week", 168.0),
+        ("tracking hasn't updated within 24 hours", 24.0, "within 24 hours", math.inf),
+        ("it's been 3-5 days", 72.0, "3-5 days", 120.0),
+    ],
+)
+def test_elapsed_time_is_read_in_hours(
+    slots: dict[str, Slot], question: str, value: float, text: str, upper: float | None
+) -> None:
+    assert mentions(question, slots) == [("elapsed", value, text, upper)]
+
+
+@pytest.mark.parametrize(
+    "question",
+    [
+        "what's our SLA, is it 3-5 business days",
+        "the vendor's turnaround is 2 days",
+        "how long is the processing time, 2 weeks?",
+        "does it take 5 days to ship",
+        "it will arrive in 3 days",
+        "they said it would be one week",
+        "should I wait 5 days",
+        "cx paid for 2-day shipping",
+        "is there a 30 day return window",
+        "5 days processing for freight",
+        "tracking updates once a day",
+        "the carrier scans every 2 days",
+        "it updated last week",
+        "the order from today",
+    ],
+)
+def test_rules_estimates_frequencies_and_vague_times_are_not_elapsed(
+    slots: dict[str, Slot], question: str
+) -> None:
+    assert mentions(question, slots) == []
+
+
+@pytest.mark.parametrize(
+    ("question", "value", "text", "upper"),
+    [
+        ("i have 3 tracking numbers to add", 3.0, "3", None),
+        ("fifteen tracking #s to upload", 15.0, "fifteen", None),
+        ("vendor sent twelve tracking numbers", 12.0, "twelve", None),
+        ("one tracking number is wrong", 1.0, "one", None),
+        ("a dozen tracking numbers", 12.0, "a dozen", None),
+        ("22 trackings", 22.0, "22", None),
+        ("more than 10 tracking numbers", 10.0, "more than 10", math.inf),
+        ("over ten tracking #s", 10.0, "over ten", math.inf),
+        ("10 or more tracking numbers", 10.0, "10 or more", math.inf),
+        ("10+ tracking numbers", 10.0, "10+", math.inf),
+        ("fewer than 3 tracking numbers", 0.0, "fewer than 3", 3.0),
+        ("4 new tracking numbers", 4.0, "4", None),
+    ],
+)
+def test_counts_are_read_before_the_slots_nouns(
+    slots: dict[str, Slot], question: str, value: float, text: str, upper: float | None
+) -> None:
+    assert mentions(question, slots) == [("tracking_numbers", value, text, upper)]
+
+
+def test_a_number_without_the_noun_is_not_a_count(slots: dict[str, Slot]) -> None:
+    assert mentions("PO 12345 has 3 items and a tracking number", slots) == []
+
+
+def test_mentions_come_in_the_order_written(slots: dict[str, Slot]) -> None:
+    assert mentions("3 tracking numbers on a BB order, 2 days ago", slots) == [
+        ("tracking_numbers", 3.0, "3", None),
+        ("vendor", "Best Buy", "BB", None),
+        ("elapsed", 48.0, "2 days", None),
+    ]
+
+
+def test_no_slots_means_no_mentions() -> None:
+    assert extract_mentions("3 tracking numbers on a BB order, 2 days ago", {}) == ()
+
+
+# --- contradictions -----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("raw", "question", "reasons"),
+    [
+        ({"vendor": "Best Buy"}, "cx wants to change the address on a Home Depot order",
+         ["applies to Best Buy orders; your question mentions Home Depot"]),
+        ({"vendor": "Best Buy"}, "homedepot and lowes orders",
+         ["applies to Best Buy orders; your question mentions Home Depot and Lowe's"]),
+        ({"vendor": ["Ashley Furniture", "Wayfair"]}, "amazon sofa",
+         ["applies to Ashley Furniture or Wayfair orders; your question mentions Amazon"]),
+        ({"elapsed": "within 5 days"}, "tracking updated 3 weeks ago",
+         ["applies when the time elapsed is at most 5 days; your question mentions 3 weeks"]),
+        ({"elapsed": "30 days or more"}, "not delivered and it's been 12 days",
+         ["applies when the time elapsed is at least 30 days; your question mentions 12 days"]),
+        ({"elapsed": "after 24 hours"}, "label created 12 hours ago",
+         ["applies when the time elapsed is at least 24 hours; your question mentions 12 hours"]),
+        ({"elapsed": "30 days or more"}, "it's been a couple of days, or maybe 2 weeks",
+         ["applies when the time elapsed is at least 30 days; "
+          "your question mentions a couple of days and 2 weeks"]),
+        ({"tracking_numbers": "more than 10"}, "i have 3 tracking numbers",
+         ["applies to more than 10 tracking numbers; your question mentions 3"]),
+        ({"tracking_numbers": "more than 10"}, "exactly 10 tracking numbers",
+         ["applies to more than 10 tracking numbers; your question mentions 10"]),
+        ({"vendor": "Best Buy", "elapsed": "within 5 days"}, "Home Depot, updated 2 days ago",
+         ["applies to Best Buy orders; your question mentions Home Depot"]),
+    ],
+)
+def test_a_contradicted_condition_says_why(
+    slots: dict[str, Slot], raw: dict[str, object], question: str, reasons: list[str]
+) -> None:
+    found = contradictions(conditions(raw, slots), extract_mentions(question, slots))
+    assert [c.reason for c in found] == reasons
+
+
+def test_a_contradiction_carries_its_condition_and_first_mention(slots: dict[str, Slot]) -> None:
+    (condition,) = conditions({"vendor": "Best Buy"}, slots)
+    (found,) = contradictions((condition,), extract_mentions("hd tv from home depot", slots))
+    assert (found.condition, found.mention) == (condition, Mention("vendor", "Home Depot", "home depot"))
+
+
+@pytest.mark.parametrize(
+    ("raw", "question"),
+    [
+        ({"vendor": "Best Buy"}, "best buy and home depot both have this item"),
+        ({"vendor": "Best Buy"}, "cx wants to change the shipping address"),
+        ({"vendor": "Best Buy"}, "BB order address change"),
+        ({"elapsed": "within 5 days"}, "tracking updated 2 days ago"),
+        ({"elapsed": "within 5 days"}, "tracking updated yesterday"),
+        ({"elapsed": "within 5 days"}, "it's been 3-5 days"),
+        ({"elapsed": "within 5 days"}, "what's our SLA, is it 3-5 business days"),
+        ({"elapsed": "within 5 days"}, "tracking hasn't updated, cx is upset"),
+        ({"elapsed": "30 days or more"}, "order is over a month old"),
+        ({"elapsed": "30 days or more"}, "placed 40 days ago, tracking updated 2 days ago"),
+        ({"elapsed": "30 days or more"}, "it's been 30 days"),
+        ({"elapsed": "after 24 hours"}, "pre-shipment for over 24 hours"),
+        ({"elapsed": "after 24 hours"}, "label created yesterday"),
+        ({"elapsed": "after 24 hours"}, "tracking hasn't updated within 24 hours"),
+        ({"tracking_numbers": "more than 10"}, "vendor sent 15 tracking numbers"),
+        ({"tracking_numbers": "more than 10"}, "10+ tracking numbers to add"),
+        ({"tracking_numbers": "more than 10"}, "a big list of tracking #s"),
+    ],
+)
+def test_a_question_that_fits_or_does_not_say_rules_nothing_out(
+    slots: dict[str, Slot], raw: dict[str, object], question: str
+) -> None:
+    assert contradictions(conditions(raw, slots), extract_mentions(question, slots)) == ()
+
+
+# --- the conditions proposed for the seed cards, against the shipped slots --------------------
+
+SEED_CONDITIONS: dict[str, tuple[dict[str, object], list[str], str]] = {
+    # card id: (conditions, what it applies to, a question it must answer)
+    "best-buy-change-shipping-address": ({"vendor": "Best Buy"}, ["vendor is Best Buy"],
+                                         "customer moved and needs the bestbuy order sent to a new addr"),
+    "best-buy-one-sku-oos": ({"vendor": "Best Buy"}, ["vendor is Best Buy"], "BB order with one sku OOS"),
+    "amazon-no-cancel-option": ({"vendor": "Amazon"}, ["vendor is Amazon"],
+                                "amz order too late to cancel, what do i send the customer"),
+    "shipment-updated-within-5-days": ({"elapsed": "within 5 days"}, ["time elapsed is at most 5 days"],
+                                       "tracking updated in the last 5 days, what macro do i send"),
+    "tracking-label-created-24-hours": ({"elapsed": "after 24 hours"}, ["time elapsed is at least 24 hours"],
+                                        "label created but no movement after 24 hrs"),
+    "not-delivered-30-days": ({"elapsed": "30 days or more"}, ["time elapsed is at least 30 days"],
+                              "cx hasnt received their order in 30 days"),
+    "more-than-10-tracking-numbers": ({"tracking_numbers": "more than 10"}, ["more than 10 tracking numbers"],
+                                      "adding 10+ tracking numbers at once"),
+}
+
+
+@pytest.mark.parametrize("card", sorted(SEED_CONDITIONS))
+def test_the_seed_cards_conditions_read_well_and_fit_their_own_phrasing(card: str) -> None:
+    shipped = load_slots(SHIPPED_SLOTS)
+    raw, described, question = SEED_CONDITIONS[card]
+    parsed = parse_conditions(raw, shipped, "playbook.yaml", 1)
+    assert [c.describe() for c in parsed] == described
+    assert extract_mentions(question, shipped) != ()
+    assert contradictions(parsed, extract_mentions(question, shipped)) == ()
