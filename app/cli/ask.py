@@ -19,6 +19,8 @@ def render_answer(answer: Answer) -> str:
         if entry.macro:
             lines.append(f"Macro:      {entry.macro}")
         lines.append(f"Matched:    {entry.question}  [{entry.id}]")
+        if entry.conditions:
+            lines.append("Applies when: " + "; ".join(c.describe() for c in entry.conditions))
         band = confidence_band(answer.confidence)
         lines.append(f"Confidence: {answer.confidence:.0%} ({band})"
                      + ("  - ambiguous, check the alternatives" if answer.ambiguous else ""))
@@ -28,6 +30,9 @@ def render_answer(answer: Answer) -> str:
         lines.append(f"No confident match (best guess {answer.confidence:.0%}). Closest entries:")
     for match in answer.alternatives:
         lines.append(f"  - {match.entry.question}  [{match.entry.id}] {match.confidence:.0%}")
+    for ruled in answer.ruled_out:
+        lines.append(f"Not this card: {ruled.match.entry.question}  [{ruled.match.entry.id}]: "
+                     f"{ruled.reason}")
     return "\n".join(lines)
 
 

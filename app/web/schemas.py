@@ -6,7 +6,7 @@ from typing import Annotated, Any
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
 
-from app.records import Answer, Entry, Match
+from app.records import Answer, Entry, Match, RuledOut
 
 MAX_TOP_K = 20
 # Request bodies take JSON types as they are ("3" is not a number) and refuse unknown fields,
@@ -42,12 +42,29 @@ class AlternativeOut(BaseModel):
     answer: str
     macro: str | None
     confidence: float
+    applies_when: list[str] = Field(description="The card's conditions in words, e.g. "
+                                    "\"vendor is Best Buy\"; empty when it always applies.")
 
     @classmethod
     def from_match(cls, match: Match) -> AlternativeOut:
         return cls(entry_id=match.entry.id, source_question=match.entry.question,
                    answer=match.entry.answer, macro=match.entry.macro,
-                   confidence=round(match.confidence, 4))
+                   confidence=round(match.confidence, 4),
+                   applies_when=[c.describe() for c in match.entry.conditions])
+
+
+class RuledOutOut(BaseModel):
+    entry_id: str
+    source_question: str
+    macro: str | None
+    reason: str = Field(description="Why the card does not apply, e.g. \"applies to Best Buy "
+                        "orders; your question mentions Home Depot\".")
+
+    @classmethod
+    def from_ruled_out(cls, ruled: RuledOut) -> RuledOutOut:
+        entry = ruled.match.entry
+        return cls(entry_id=entry.id, source_question=entry.question, macro=entry.macro,
+                   reason=ruled.reason)
 
 
 class AnswerOut(BaseModel):
@@ -60,7 +77,10 @@ class AnswerOut(BaseModel):
     tags: list[str]
     confidence: float
     ambiguous: bool
+    applies_when: list[str] = Field(description="The answering card's conditions in words.")
     alternatives: list[AlternativeOut]
+    ruled_out: list[RuledOutOut] = Field(description="Close cards whose condition the question "
+                                         "contradicts: never the answer, shown with the reason.")
 
     @classmethod
     def from_answer(cls, answer: Answer) -> AnswerOut:
@@ -75,7 +95,9 @@ class AnswerOut(BaseModel):
             tags=list(best.tags) if best else [],
             confidence=round(answer.confidence, 4),
             ambiguous=answer.ambiguous,
+            applies_when=[c.describe() for c in best.conditions] if best else [],
             alternatives=[AlternativeOut.from_match(m) for m in answer.alternatives],
+            ruled_out=[RuledOutOut.from_ruled_out(r) for r in answer.ruled_out],
         )
 
 

@@ -1,0 +1,112 @@
+"""What keeps answers trustworthy on questions nobody wrote down: card conditions, long pasted
+messages and misspellings (fake embedder: exact, instant)."""
+
+from __future__ import annotations
+
+from fastapi.testclient import TestClient
+
+from app.config import Settings
+from app.engine.engine import Engine
+from app.engine.windows import windows
+from app.knowledge.spelling import Speller
+from app.web.app import create_app
+from tests.fakes import FakeEmbedder
+
+SLOTS = """\
+vendor:
+  kind: choice
+  label: vendor
+  noun: orders
+  values:
+    Best Buy: [BB]
+    Home Depot: []
+"""
+
+
+def conditional_engine(tiny_settings: Settings, fake_embedder: FakeEmbedder) -> Engine:
+    """The tiny playbook, with the address card applying to Best Buy orders only."""
+    folder = tiny_settings.knowledge_dir
+    (folder / "slots.yaml").write_text(SLOTS, encoding="utf-8")
+    playbook = folder / "playbook.yaml"
+    playbook.write_text(playbook.read_text(encoding="utf-8").replace(
+        "  tags: [address]\n", "  tags: [address]\n  conditions: {vendor: Best Buy}\n"),
+        encoding="utf-8")
+    return Engine.open(tiny_settings, fake_embedder)
+
+
+def test_a_contradicted_card_is_ruled_out_with_the_reason(
+        tiny_settings: Settings, fake_embedder: FakeEmbedder) -> None:
+    engine = conditional_engine(tiny_settings, fake_embedder)
+    answer = engine.ask("update address on order from home depot")
+    assert (answer.matched, answer.best) == (False, None)
+    assert [(r.match.entry.id, r.match.confidence, r.reason) for r in answer.ruled_out] == [
+        ("change-address", 0.0,
+         "applies to Best Buy orders; your question mentions Home Depot")]
+    assert "change-address" not in [m.entry.id for m in answer.alternatives]
+
+
+def test_a_card_answers_when_its_condition_holds_or_is_not_mentioned(
+        tiny_settings: Settings, fake_embedder: FakeEmbedder) -> None:
+    engine = conditional_engine(tiny_settings, fake_embedder)
+    for question in ("update address on order from BB", "update address on order"):
+        answer = engine.ask(question)
+        assert answer.best is not None and answer.best.entry.id == "change-address", question
+        assert answer.ruled_out == ()
+
+
+def test_the_api_names_the_conditions_and_the_ruled_out_card(
+        tiny_settings: Settings, fake_embedder: FakeEmbedder) -> None:
+    engine = conditional_engine(tiny_settings, fake_embedder)
+    client = TestClient(create_app(tiny_settings, engine))
+    body = client.post("/api/ask", json={"question": "update address on order from home depot",
+                                         "top_k": 1}).json()
+    assert (body["matched"], body["applies_when"]) == (False, [])
+    assert body["ruled_out"] == [{
+        "entry_id": "change-address",
+        "source_question": "Customer wants to change the shipping address",
+        "macro": "#SD - Too Late - Can't Change Shipping Address (RP)",
+        "reason": "applies to Best Buy orders; your question mentions Home Depot"}]
+    answered = client.post("/api/ask", json={"question": "update address on order"}).json()
+    assert (answered["entry_id"], answered["applies_when"]) == (
+        "change-address", ["vendor is Best Buy"])
+
+
+def test_windows_split_only_a_long_text_into_sentences_and_pairs() -> None:
+    assert windows("where is my order?") == ["where is my order?"]
+    story = "Hello there team. " * 12 + "My parcel never came at all.\nWhat do I do first now?"
+    assert windows(story) == [
+        story, "Hello there team.", "My parcel never came at all.", "What do I do first now?",
+        "Hello there team. Hello there team.", "Hello there team. My parcel never came at all.",
+        "My parcel never came at all. What do I do first now?"]
+
+
+def test_a_long_paste_is_answered_from_the_sentence_that_asks(tiny_engine: Engine) -> None:
+    paste = ("Hi, I hope you are having a good week and that the weather is nice where you are. "
+             "I have been a loyal customer for many years and always recommend you to friends "
+             "and family, and I rarely write in about anything at all to be honest with you. "
+             "Anyway, cancel my order please.")
+    assert tiny_engine.ask(paste).best is not None
+    assert tiny_engine.ask(paste).best.entry.id == "cancel-order"  # type: ignore[union-attr]
+
+
+def test_misspellings_are_corrected_towards_the_knowledge() -> None:
+    speller = Speller(["customer wants to cancel the amazon order"], keep=["cx"])
+    assert speller.correct("cx wnats to cancl the amzon ordr, Priya said") == (
+        "cx wants to cancel the amazon order, Priya said")
+
+
+def test_a_misspelt_question_finds_its_card(tiny_engine: Engine) -> None:
+    answer = tiny_engine.ask("cancle my ordr plese")
+    assert answer.best is not None and answer.best.entry.id == "cancel-order"
+
+
+def test_knowledge_with_conditions_saves_and_reloads_unchanged(
+        tiny_settings: Settings, fake_embedder: FakeEmbedder) -> None:
+    from app.knowledge.playbook import load_knowledge, save_playbook
+
+    engine = conditional_engine(tiny_settings, fake_embedder)
+    target = tiny_settings.knowledge_dir / "playbook.yaml"
+    save_playbook(engine.knowledge, target)
+    entry = load_knowledge(tiny_settings.knowledge_dir).entry("change-address")
+    assert entry is not None
+    assert [c.describe() for c in entry.conditions] == ["vendor is Best Buy"]
