@@ -32,14 +32,17 @@ CANCEL_ANSWER = {
     "confidence": 1.0,
     "band": "high",
     "ambiguous": False,
+    "applies_when": [],
+    "ruled_out": [],
     "alternatives": [
         {"entry_id": "change-address",
          "source_question": "Customer wants to change the shipping address",
          "answer": "#SD - Too Late - Can't Change Shipping Address (RP)",
          "macro": "#SD - Too Late - Can't Change Shipping Address (RP)",
-         "confidence": 0.0, "band": "low"},
+         "confidence": 0.0, "band": "low", "applies_when": []},
         {"entry_id": "shipping-sla", "source_question": "What is our SLA for shipping most orders",
-         "answer": "3-5 business days", "macro": None, "confidence": 0.0, "band": "low"},
+         "answer": "3-5 business days", "macro": None, "confidence": 0.0, "band": "low",
+         "applies_when": []},
     ],
     "query_id": 1,
 }
@@ -145,11 +148,12 @@ def test_chat_ask_no_match_is_its_own_state(client: TestClient) -> None:
     assert response.json() == {
         "question": "what is the weather tomorrow", "matched": False, "answer": None,
         "macro": None, "source_question": None, "entry_id": None, "tags": [],
-        "confidence": 0.4563, "band": "low", "ambiguous": False,
+        "confidence": 0.4563, "band": "low", "ambiguous": False, "applies_when": [],
+        "ruled_out": [],
         "alternatives": [{"entry_id": "shipping-sla",
                           "source_question": "What is our SLA for shipping most orders",
                           "answer": "3-5 business days", "macro": None, "confidence": 0.4563,
-                          "band": "low"}],
+                          "band": "low", "applies_when": []}],
         "query_id": 1,
     }
 

@@ -61,7 +61,9 @@ def test_ask_json_has_the_api_shape(run) -> None:  # type: ignore[no-untyped-def
         "tags": ["cancellation"],
         "confidence": 1.0,
         "ambiguous": False,
+        "applies_when": [],
         "alternatives": [],
+        "ruled_out": [],
     }
 
 

@@ -117,13 +117,24 @@ def test_a_broken_slots_file_names_the_line_and_the_problem(
 
 def test_the_shipped_slots_cover_the_vendors_agents_name() -> None:
     shipped = load_slots(SHIPPED_SLOTS)
-    assert sorted(shipped) == ["elapsed", "tracking_numbers", "vendor"]
+    assert sorted(shipped) == ["elapsed", "shipment", "tracking_numbers", "vendor"]
     assert len(shipped["vendor"].values) == 30
     said = "BB, amz, Lowes, Sams Club, macys, Kohls, homedepot, B&H Photo, hewlett-packard, officemax, WMT"
     assert [m.value for m in extract_mentions(said, shipped)] == [
         "Best Buy", "Amazon", "Lowe's", "Sam's Club", "Macy's", "Kohl's", "Home Depot", "B&H", "HP",
         "Office Depot", "Walmart"]
     assert extract_mentions("the HD tv, our target date, overstock items, office staples", shipped) == ()
+    # Agents type vendor names in lower case: before "order" even ordinary words are vendors.
+    assert [m.value for m in extract_mentions("a target order, a staples po", shipped)] == [
+        "Target", "Staples"]
+
+
+def test_same_day_and_after_read_as_time_that_has_passed() -> None:
+    shipped = load_slots(SHIPPED_SLOTS)
+    assert [(m.value, m.upper) for m in extract_mentions(
+        "label created this morning; not delivered after 2 weeks", shipped)
+        if m.slot == "elapsed"] == [
+        (0.0, 23.0), (336.0, None)]
 
 
 # --- conditions on entries ----------------------------------------------------------------------
@@ -307,7 +318,6 @@ def test_elapsed_time_is_read_in_hours(
         "tracking updates once a day",
         "the carrier scans every 2 days",
         "it updated last week",
-        "the order from today",
     ],
 )
 def test_rules_estimates_frequencies_and_vague_times_are_not_elapsed(

@@ -10,7 +10,7 @@ from app.knowledge.playbook import KnowledgeBase
 from app.ranking.answers import to_answer, to_matches
 from app.ranking.calibration import Calibration
 from app.ranking.ranker import Ranker, Scored
-from app.records import Entry
+from app.records import Entry, confidence_band
 from tests.fakes import FakeEmbedder
 
 CALIBRATION = Calibration(intercept=-5.0, weight_score=10.0, weight_margin=10.0, threshold=0.5,
@@ -56,10 +56,11 @@ def test_a_close_runner_up_makes_a_medium_answer_ambiguous() -> None:
     assert (answer.matched, round(answer.confidence, 4), answer.ambiguous) == (True, 0.6900, True)
 
 
-def test_a_high_confidence_answer_is_never_flagged_ambiguous() -> None:
-    # Confidence and the flag agree: 99 % right answers are not "two entries fit equally well".
+def test_an_ambiguous_answer_never_shows_high_confidence() -> None:
+    # Calibrated alone it would read 99 %; two entries fitting almost equally make it medium.
     answer = to_answer("q", [Scored(A, 0.95, "t"), Scored(B, 0.93, "t")], CALIBRATION, 1)
-    assert (answer.matched, round(answer.confidence, 4), answer.ambiguous) == (True, 0.9910, False)
+    assert (answer.matched, answer.confidence, answer.ambiguous) == (True, 0.79, True)
+    assert confidence_band(answer.confidence) == "medium"
 
 
 def test_nothing_to_rank() -> None:

@@ -110,3 +110,50 @@ def test_knowledge_with_conditions_saves_and_reloads_unchanged(
     entry = load_knowledge(tiny_settings.knowledge_dir).entry("change-address")
     assert entry is not None
     assert [c.describe() for c in entry.conditions] == ["vendor is Best Buy"]
+
+
+def test_slack_names_the_ruled_out_card_and_the_conditions(
+        tiny_settings: Settings, fake_embedder: FakeEmbedder) -> None:
+    from app.web.slack.blocks import answer_message
+
+    engine = conditional_engine(tiny_settings, fake_embedder)
+    refused = answer_message(engine.ask("update address on order from home depot"))
+    assert refused["blocks"][1] == {"type": "section", "text": {"type": "mrkdwn", "text": (
+        "*Not this card*\n• “Customer wants to change the shipping address”: it applies to "
+        "Best Buy orders; your question mentions Home Depot")}}
+    answered = answer_message(engine.ask("update address on order"))
+    context = answered["blocks"][1]["elements"][0]["text"]
+    assert context.endswith(" · applies when vendor is Best Buy")
+
+
+def test_a_one_liner_that_several_cards_contain_is_vague(tiny_engine: Engine) -> None:
+    from app.ranking.specificity import Specificity
+
+    specificity = Specificity(tiny_engine.entries())
+    # "order" is in the address card's alternate, the cancel card and the SLA card's "orders".
+    assert specificity.candidates("order?") == 3
+    assert specificity.candidates("address") == 1
+    assert specificity.candidates("cancel my order please") == 0  # a taught phrasing
+    assert specificity.candidates("cancel the order before the courier picks it up") == 0
+    answer = tiny_engine.ask("order?")
+    assert (answer.matched, answer.ambiguous) == (False, True)
+    assert answer.confidence <= 1 / 3
+
+
+def test_a_shipment_state_rules_out_a_card_for_another_state(
+        tiny_settings: Settings, fake_embedder: FakeEmbedder) -> None:
+    folder = tiny_settings.knowledge_dir
+    (folder / "slots.yaml").write_text(
+        "shipment:\n  kind: choice\n  noun: orders\n  values:\n"
+        "    not yet shipped: [not shipped, hasn't shipped]\n"
+        "    already shipped: [has shipped, shipped out]\n", encoding="utf-8")
+    playbook = folder / "playbook.yaml"
+    playbook.write_text(playbook.read_text(encoding="utf-8").replace(
+        "  tags: [cancellation]\n",
+        "  tags: [cancellation]\n  conditions: {shipment: not yet shipped}\n"), encoding="utf-8")
+    engine = Engine.open(tiny_settings, fake_embedder)
+    shipped = engine.ask("cancel my order please, it has shipped")
+    assert [(r.match.entry.id, r.reason) for r in shipped.ruled_out] == [
+        ("cancel-order", "applies to not yet shipped orders; your question mentions already shipped")]
+    not_shipped = engine.ask("cancel my order please, it hasn't shipped")
+    assert not_shipped.best is not None and not_shipped.best.entry.id == "cancel-order"

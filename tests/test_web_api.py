@@ -14,18 +14,21 @@ ADDRESS = {
     "source_question": "Customer wants to change the shipping address",
     "answer": "#SD - Too Late - Can't Change Shipping Address (RP)",
     "macro": "#SD - Too Late - Can't Change Shipping Address (RP)",
+    "applies_when": [],
 }
 CANCEL = {
     "entry_id": "cancel-order",
     "source_question": "Customer wants to cancel an order",
     "answer": "send #SD - Too Late to Cancel",
     "macro": "#SD - Too Late to Cancel",
+    "applies_when": [],
 }
 SLA = {
     "entry_id": "shipping-sla",
     "source_question": "What is our SLA for shipping most orders",
     "answer": "3-5 business days",
     "macro": None,
+    "applies_when": [],
 }
 
 
@@ -48,7 +51,9 @@ def test_ask_returns_the_matched_entry_and_alternatives(client: TestClient) -> N
         "tags": ["address"],
         "confidence": 0.9937,
         "ambiguous": False,
+        "applies_when": [],
         "alternatives": [{**CANCEL, "confidence": 0.0}],
+        "ruled_out": [],
     }
 
 
@@ -64,7 +69,9 @@ def test_no_confident_match_has_nulls_and_suggestions(client: TestClient) -> Non
         "tags": [],
         "confidence": 0.137,
         "ambiguous": False,
+        "applies_when": [],
         "alternatives": [{**ADDRESS, "confidence": 0.137}, {**CANCEL, "confidence": 0.0001}],
+        "ruled_out": [],
     }
 
 

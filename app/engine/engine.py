@@ -37,6 +37,7 @@ from app.knowledge.playbook import KnowledgeBase, load_knowledge, save_playbook
 from app.knowledge.spelling import Speller
 from app.ranking.answers import to_answer, to_matches
 from app.ranking.ranker import Ranker
+from app.ranking.specificity import Specificity
 from app.records import Answer, Entry, Match
 
 log = logging.getLogger("playbook.engine")
@@ -54,6 +55,7 @@ class _State:
     ranker: Ranker
     glossary: Glossary
     speller: Speller
+    specificity: Specificity
     entries_by_id: dict[str, Entry]
 
 
@@ -137,14 +139,17 @@ class Engine:
             action = "built"
         else:
             action = "loaded"
+        glossary = Glossary(knowledge.glossary)
         self._state = _State(
             knowledge=knowledge,
             index=index,
             ranker=Ranker(index, knowledge.entries),
-            glossary=Glossary(knowledge.glossary),
+            glossary=glossary,
             speller=Speller((text for e in knowledge.entries
                              for text in (e.question, e.answer, *e.alternates)),
                             knowledge.glossary),
+            specificity=Specificity(knowledge.entries, (glossary.expand(e.question)
+                                                       for e in knowledge.entries)),
             entries_by_id={e.id: e for e in knowledge.entries},
         )
         # Knowledge as read before loading (an edit made meanwhile triggers another reload),
@@ -231,11 +236,12 @@ class Engine:
         corrected = state.speller.correct(text)
         mentions = extract_mentions(corrected, state.knowledge.slots)
         calibration = state.index.manifest.calibration
+        candidates = state.specificity.candidates(corrected)
         parts = windows(corrected)
         vectors = self.embedder.encode([state.glossary.expand(p) for p in parts])
         whole, *parts_answers = [
             to_answer(text, state.ranker.rank(vector, alternatives + 1, tags), calibration,
-                      alternatives, mentions) for vector in vectors]
+                      alternatives, mentions, candidates) for vector in vectors]
         return _surest_on_topic(whole, parts_answers)
 
     def search(self, query: str, k: int = 5, tags: Collection[str] = ()) -> list[Match]:

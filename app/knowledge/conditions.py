@@ -61,6 +61,12 @@ _DURATION = re.compile(
     rf"(?:\s*(?:-|to)\s*(?P<num2>{_NUM}))?(?P<half>\s+and\s+a\s+half)?(?P<plus>\+)?(?:(?<=\d)\s*|\s+)"
     rf"(?P<unit>{_UNIT})(?P<half2>\s+and\s+a\s+half)?(?P<more>\+|\s+or\s+(?:more|longer)|\s+plus)?"
     r"(?!\w)", re.IGNORECASE)
+# A value that is also an ordinary word ("target") counts in any case right before these.
+_VENDOR_CONTEXT = r"\s+(?:orders?|po|purchase|returns?|packages?|deliver(?:y|ies))\b"
+# Earlier the same day: less than a day has passed.
+_TODAY = re.compile(r"(?<!\w)(?:(?:earlier\s+)?today|this\s+(?:morning|afternoon|evening)|tonight)(?!\w)",
+                    re.IGNORECASE)
+SAME_DAY_HOURS = 23.0
 _YESTERDAY = re.compile(r"(?<!\w)(?:(?:the\s+)?day\s+before\s+)?yesterday(?!\w)", re.IGNORECASE)
 _NEGATION = re.compile(r"\b(?:not|no|never|(?:has|have|is|was|did)n[’']?t)\b", re.IGNORECASE)
 # Near these words a duration is a rule, an estimate or a frequency, not time that has passed.
@@ -300,8 +306,9 @@ def _choices(question: str, slot: Slot) -> list[tuple[int, Mention]]:
     terms = sorted(((t, v) for v, aliases in slot.values.items() for t in (v, *aliases)),
                    key=lambda term: -len(term[0]))
     canonical = {_norm(term): value for term, value in terms}
-    alternation = "|".join(f"(?-i:{_words_pattern(t, _GAP)})" if v in slot.match_case
-                           else _words_pattern(t, _GAP) for t, v in terms)
+    alternation = "|".join(
+        f"(?-i:{_words_pattern(t, _GAP)})|{_words_pattern(t, _GAP)}(?={_VENDOR_CONTEXT})"
+        if v in slot.match_case else _words_pattern(t, _GAP) for t, v in terms)
     pattern = re.compile(rf"(?<![\w&])(?:{alternation})(?![\w&])", re.IGNORECASE)
     return [(m.start(), Mention(slot.name, canonical[_norm(m[0])], m[0])) for m in pattern.finditer(question)]
 
@@ -309,6 +316,8 @@ def _choices(question: str, slot: Slot) -> list[tuple[int, Mention]]:
 def _durations(question: str, slot: Slot) -> list[tuple[int, Mention]]:
     found = [(m.start(), Mention(slot.name, 48.0 if " " in m[0] else 24.0, m[0]))
              for m in _YESTERDAY.finditer(question)]
+    found += [(m.start(), Mention(slot.name, 0.0, m[0], SAME_DAY_HOURS))
+              for m in _TODAY.finditer(question)]
     for m in _DURATION.finditer(question):
         before, after = question[: m.start()], question[m.end() :]
         sentence = re.split(r"[.?!;\n]", before)[-1] + m[0] + re.split(r"[.?!;\n]", after)[0]
@@ -324,6 +333,8 @@ def _durations(question: str, slot: Slot) -> list[tuple[int, Mention]]:
             high = math.inf
         elif m["most"]:
             low, high = 0.0, low
+        elif m["least"] and m["least"].casefold() == "after":
+            pass  # "not delivered after 2 weeks": 2 weeks have passed, not "2 weeks or more"
         elif m["least"] or m["plus"] or m["more"]:
             high = math.inf
         found.append((m.start(), Mention(slot.name, low, m[0], high)))

@@ -338,7 +338,8 @@ def dump_playbook_yaml(entries: Iterable[Entry], needs_review: Iterable[Unpaired
 
 
 def save_playbook(kb: KnowledgeBase, path: Path) -> None:
-    """Validate what we are about to write by parsing it back, then replace the file atomically."""
+    """Validate what we are about to write by parsing it back (against the slots declared
+    beside it, which are what it will be read with), then replace the file atomically."""
     text = dump_playbook_yaml(kb.entries, kb.needs_review)
-    parse_playbook_yaml(text, path, kb.slots)
+    parse_playbook_yaml(text, path, load_slots(path.parent / SLOTS_FILE))
     write_atomic(path, text)

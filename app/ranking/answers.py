@@ -10,6 +10,9 @@ from app.ranking.calibration import Calibration
 from app.ranking.ranker import Scored
 from app.records import HIGH_CONFIDENCE, Answer, Match, RuledOut
 
+# The most an ambiguous answer may claim: the top of the medium band.
+AMBIGUOUS_MAX = round(HIGH_CONFIDENCE - 0.01, 2)
+
 
 def to_matches(ranked: Sequence[Scored], calibration: Calibration) -> list[Match]:
     """Confidence that the entry is the right one.
@@ -31,7 +34,7 @@ def to_matches(ranked: Sequence[Scored], calibration: Calibration) -> list[Match
 
 def to_answer(
     question: str, ranked: Sequence[Scored], calibration: Calibration, alternatives: int,
-    mentions: tuple[Mention, ...] = (),
+    mentions: tuple[Mention, ...] = (), candidates: int = 0,
 ) -> Answer:
     """The best entry that applies, if it is confident enough.
 
@@ -41,7 +44,10 @@ def to_answer(
     entry never makes the runner-up look surer than it was.
 
     Ambiguity and confidence agree: two entries within `ambiguity_margin` make an answer
-    ambiguous only when its confidence is below the high band."""
+    ambiguous, and an ambiguous answer is shown at most at AMBIGUOUS_MAX, below the high band
+    (the calibrated confidence alone called "tracking not updated" 93 % sure between two
+    tracking cards). A question short enough that `candidates` >= 2 cards contain all of its
+    words (app.ranking.specificity) is ambiguous too, and claims at most 1 / candidates."""
     eligible: list[Match] = []
     ruled_out: list[RuledOut] = []
     for match in to_matches(ranked, calibration):
@@ -53,8 +59,12 @@ def to_answer(
     if not eligible:
         return Answer(question, False, None, False, ruled_out=tuple(ruled_out))
     best = eligible[0]
-    ambiguous = (len(eligible) > 1 and best.confidence < HIGH_CONFIDENCE
-                 and best.score - eligible[1].score < calibration.ambiguity_margin)
+    close = len(eligible) > 1 and best.score - eligible[1].score < calibration.ambiguity_margin
+    ambiguous = close or candidates >= 2
+    ceiling = min(AMBIGUOUS_MAX if close else 1.0, 1.0 / candidates if candidates >= 2 else 1.0)
+    if best.confidence > ceiling:
+        best = replace(best, confidence=ceiling)
+        eligible[0] = best
     if best.confidence >= calibration.threshold:
         return Answer(question, True, best, ambiguous, tuple(eligible[1 : 1 + alternatives]),
                       tuple(ruled_out))

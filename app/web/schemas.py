@@ -112,6 +112,7 @@ class SearchHit(BaseModel):
                          "the entry's texts, plus head_weight x log p(entry | query) when the "
                          "index has an intent head (then it can be negative).")
     confidence: float
+    applies_when: list[str] = Field(description="The card's conditions in words.")
 
 
 class SearchOut(BaseModel):
@@ -123,7 +124,8 @@ class SearchOut(BaseModel):
         return cls(query=query, results=[
             SearchHit(rank=i, entry_id=m.entry.id, source_question=m.entry.question,
                       matched_text=m.matched_text, answer=m.entry.answer, macro=m.entry.macro,
-                      score=round(m.score, 4), confidence=round(m.confidence, 4))
+                      score=round(m.score, 4), confidence=round(m.confidence, 4),
+                      applies_when=[c.describe() for c in m.entry.conditions])
             for i, m in enumerate(matches, start=1)
         ])
 

@@ -200,6 +200,34 @@ def test_an_out_of_scope_question_shows_the_no_match_state(page: Page, live: Liv
     screenshot(page, "chat-no-match.png")
 
 
+def test_a_card_whose_condition_the_question_contradicts_is_shown_ruled_out(
+        page: Page, live: Live) -> None:
+    question = "customer wants a new shipping address on a Home Depot order"
+    expected = live.engine.ask(question)
+    assert [r.match.entry.id for r in expected.ruled_out] == ["best-buy-change-shipping-address"]
+    assert expected.matched is False
+
+    ask(page, question)
+
+    card = page.locator("#conversation .card--nomatch").last
+    expect(card.locator(".ruled-out .kicker")).to_have_text("Not this card")
+    expect(card.locator(".ruled-out-question")).to_have_text(BEST_BUY_SOURCE)
+    expect(card.locator(".ruled-out-reason")).to_have_text(
+        "It applies to Best Buy orders; your question mentions Home Depot.")
+    expect(card.locator(".macro")).to_have_count(0)
+    expect(page.locator("#announcer")).to_have_text(
+        "No confident match. The closest card does not apply: it applies to Best Buy orders; "
+        f"your question mentions Home Depot. {len(expected.alternatives)} closest entries "
+        "suggested.")
+    screenshot(page, "chat-ruled-out.png")
+
+
+def test_an_answer_shows_what_its_card_applies_to(page: Page, live: Live) -> None:
+    ask(page, BEST_BUY_QUESTION)
+    card = page.locator("#conversation .card--answer").last
+    expect(card.locator(".applies-when")).to_have_text("Applies when: vendor is Best Buy")
+
+
 def test_an_ambiguous_answer_shows_both_candidates(page: Page, live: Live) -> None:
     expected = live.engine.ask(AMBIGUOUS)
     assert (expected.matched, expected.ambiguous) == (True, True)
@@ -217,10 +245,12 @@ def test_an_ambiguous_answer_shows_both_candidates(page: Page, live: Live) -> No
 
 
 def test_errors_are_shown_in_the_conversation(page: Page, problems: list[str]) -> None:
-    page.eval_on_selector("#question", "el => el.removeAttribute('maxlength')")
-    ask(page, "a" * 1001)
+    ask(page, "a" * 4001)
     expect(page.locator("#conversation .card--error .error-text").last).to_have_text(
-        "the question is 1001 characters long; the limit is 1000")
+        "the question is 4001 characters long; the limit is 4000")
+    # Nothing is cut and nothing is lost: the refused text is back in the composer.
+    expect(page.locator("#question")).to_have_value("a" * 4001)
+    page.fill("#question", "")
 
     page.route("**/api/chat/ask", lambda route: route.abort())
     ask(page, "is anyone there")
@@ -233,6 +263,19 @@ def test_errors_are_shown_in_the_conversation(page: Page, problems: list[str]) -
         "(Unprocessable Entity)",
         "console error: Failed to load resource: net::ERR_FAILED"]
     problems.clear()
+
+
+def test_a_pasted_message_keeps_its_lines_and_shift_enter_adds_one(
+        page: Page, live: Live) -> None:
+    page.fill("#question", "Hi team,\nmy parcel never came.")
+    page.press("#question", "Shift+Enter")
+    page.keyboard.type("What do I do first?")
+    expect(page.locator("#question")).to_have_value(
+        "Hi team,\nmy parcel never came.\nWhat do I do first?")
+    page.press("#question", "Enter")
+    expect(page.locator("#conversation .bubble").last).to_have_text(
+        "Hi team,\nmy parcel never came.\nWhat do I do first?")
+    expect(page.locator("#question")).to_have_value("")
 
 
 def test_the_page_fits_a_360_pixel_screen(page: Page) -> None:

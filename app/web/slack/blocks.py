@@ -71,7 +71,10 @@ def answer_message(answer: Answer) -> Message:
     context = f"Matched “{escape_mrkdwn(entry.question)}” · {percent(answer.best)}"
     if answer.ambiguous:
         context += " · close call: check the alternatives"
+    if entry.conditions:
+        context += " · applies when " + escape_mrkdwn("; ".join(c.describe() for c in entry.conditions))
     blocks.append(_context(context))
+    blocks.extend(_ruled_out(answer))
     alternatives = answer.alternatives[:SHOWN_ALTERNATIVES]
     if alternatives:
         lines = "\n".join(_match_line(m) for m in alternatives)
@@ -84,7 +87,7 @@ def answer_message(answer: Answer) -> Message:
 
 def no_match_message(answer: Answer) -> Message:
     headline = f"*No confident match* in the playbook for “{escape_mrkdwn(answer.question)}”."
-    blocks: list[Block] = [_section(headline)]
+    blocks: list[Block] = [_section(headline), *_ruled_out(answer)]
     suggestions = answer.alternatives[:SHOWN_SUGGESTIONS]
     if suggestions:
         lines = "\n".join(_match_line(m) for m in suggestions)
@@ -92,6 +95,15 @@ def no_match_message(answer: Answer) -> Message:
     else:
         blocks.append(_section("Nothing in the playbook comes close."))
     return {"text": "No confident match in the playbook.", "blocks": blocks}
+
+
+def _ruled_out(answer: Answer) -> list[Block]:
+    """Close cards the question rules out, each with the reason."""
+    if not answer.ruled_out:
+        return []
+    lines = "\n".join(f"• “{escape_mrkdwn(r.match.entry.question)}”: it {escape_mrkdwn(r.reason)}"
+                      for r in answer.ruled_out[:SHOWN_SUGGESTIONS])
+    return [_section(f"*Not this card*\n{lines}")]
 
 
 def help_message(command: str = "/playbook") -> Message:

@@ -138,6 +138,30 @@
     return source;
   }
 
+  // "Applies when: vendor is Best Buy": the card's conditions, so the agent can check them.
+  function appliesWhen(conditions) {
+    const note = el("p", "applies-when", "Applies when: " + conditions.join("; "));
+    return note;
+  }
+
+  // Close cards the question rules out ("applies to Best Buy orders; your question mentions
+  // Home Depot"): shown with the reason, never as the answer.
+  function ruledOutBlock(ruledOut) {
+    const section = el("section", "ruled-out");
+    section.setAttribute("role", "note");
+    section.appendChild(el("h3", "kicker",
+      ruledOut.length === 1 ? "Not this card" : "Not these cards"));
+    const list = el("ul", "ruled-out-list");
+    ruledOut.forEach(function (item) {
+      const row = el("li", "ruled-out-item");
+      row.appendChild(el("span", "ruled-out-question", item.source_question));
+      row.appendChild(el("span", "ruled-out-reason", "It " + item.reason + "."));
+      list.appendChild(row);
+    });
+    section.appendChild(list);
+    return section;
+  }
+
   // An answer that is just the macro ("#SD - Too Late to Cancel") is shown once, as the macro.
   function entryBody(card, entry) {
     if (entry.answer !== entry.macro) card.appendChild(el("p", "policy", entry.answer));
@@ -258,6 +282,8 @@
     card.appendChild(cardTop("Policy", confidenceBadge(answer.confidence, answer.band)));
     entryBody(card, answer);
     card.appendChild(sourceBlock("Matched: " + answer.source_question, answer.tags));
+    if (answer.applies_when.length) card.appendChild(appliesWhen(answer.applies_when));
+    if (answer.ruled_out.length) card.appendChild(ruledOutBlock(answer.ruled_out));
     if (answer.ambiguous && answer.alternatives.length) {
       const other = answer.alternatives[0];
       const hint = el("div", "ambiguous");
@@ -283,6 +309,7 @@
     card.appendChild(el("p", "nomatch-text",
       "The playbook has no entry that clearly answers this, so there is no answer to send. " +
       "Check with a lead, or open one of the closest entries if it really fits."));
+    if (answer.ruled_out.length) card.appendChild(ruledOutBlock(answer.ruled_out));
     if (answer.alternatives.length) {
       card.appendChild(alternativesList(answer.alternatives, "Closest entries"));
     }
@@ -310,7 +337,10 @@
 
   function announceAnswer(answer) {
     if (!answer.matched) {
-      announce("No confident match. " + answer.alternatives.length + " closest entries suggested.");
+      const reason = answer.ruled_out.length
+        ? " The closest card does not apply: it " + answer.ruled_out[0].reason + "." : "";
+      announce("No confident match." + reason + " " + answer.alternatives.length +
+               " closest entries suggested.");
       return;
     }
     let text = "Answer, " + percent(answer.confidence) + " " + BAND_WORDS[answer.band] + ": " + answer.answer + ".";
@@ -318,7 +348,8 @@
     announce(text);
   }
 
-  async function ask(question) {
+  // A refused question goes back into the composer, so a long paste is never lost.
+  async function ask(question, fromComposer) {
     const bubble = el("p", "bubble", question);
     addTurn("user", bubble);
     const pending = addTurn("bot", el("p", "pending", "Looking it up…"));
@@ -330,12 +361,29 @@
     } catch (err) {
       pending.replaceChildren(errorCard(err.message));
       announce("Error: " + err.message);
+      if (fromComposer && err.status === 422 && !input.value) {
+        input.value = question;
+        fitComposer();
+      }
     } finally {
       sendButton.disabled = false;
       reveal(pending);
       input.focus();
     }
   }
+
+  // The composer grows with a pasted message (up to a third of the screen, then scrolls).
+  function fitComposer() {
+    input.style.height = "auto";
+    input.style.height = Math.min(input.scrollHeight, window.innerHeight / 3) + "px";
+  }
+  input.addEventListener("input", fitComposer);
+  input.addEventListener("keydown", function (event) {
+    if (event.key === "Enter" && !event.shiftKey && !event.isComposing) {
+      event.preventDefault();
+      form.requestSubmit();
+    }
+  });
 
   async function openEntry(alt) {
     try {
@@ -356,7 +404,8 @@
       return;
     }
     input.value = "";
-    ask(question);
+    fitComposer();
+    ask(question, true);
   });
 
   document.querySelectorAll(".example").forEach(function (button) {
