@@ -11,7 +11,8 @@ from app.errors import IndexInvalid
 from app.index.build import build_index
 from app.index.format import HEAD_FILE, load_index, staleness
 from app.knowledge.playbook import KnowledgeBase
-from app.ranking.head import IntentHead, fit_head, head_skipped
+from app.ranking import head
+from app.ranking.head import IntentHead, batch_rows, fit_head, head_skipped
 from app.ranking.ranker import Ranker
 from app.ranking.training import cross_fitted_log_probs
 from app.records import Entry
@@ -48,8 +49,38 @@ def test_no_head_where_it_cannot_help_or_would_cost_too_much() -> None:
     assert head_skipped(1, 3, 2, 384) == "fewer than 2 entries"
     assert head_skipped(77, 77, 0, 384) == "no entry has alternates"
     assert head_skipped(77, 847, 770, 384) is None
-    assert head_skipped(77, 10_003, 9_926, 384) == (
-        "too large to fit quickly (77 entries, 10003 texts)")
+    # BANKING77 with every training text: over MAX_WORK, so minibatches of 3,382 rows.
+    assert (head_skipped(77, 10_080, 10_003, 384), batch_rows(77, 384)) == (None, 3_382)
+    # 10,000 entries leave 26 rows a step: 7,800 rows seen in all, under one pass.
+    assert head_skipped(10_000, 11_000, 1_000, 384) == (
+        "too large to fit quickly (10000 entries, 11000 texts)")
+
+
+def test_a_knowledge_over_the_budget_gets_a_head_fitted_on_minibatches(
+    tmp_path: Path, fake_embedder: FakeEmbedder, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # 16 texts x 4 entries x 64 dimensions = 4,096 > 2,048: steps of 8 rows, 150 passes.
+    monkeypatch.setattr(head, "MAX_WORK", 2048.0)
+    assert (head_skipped(4, 16, 12, 64), batch_rows(4, 64)) == (None, 8)
+    built = build_index(KB, fake_embedder, tmp_path, head_weight=0.1)
+    assert built.manifest.head == "fitted" and built.head is not None
+    questions = fake_embedder.encode([e.question for e in ENTRIES])
+    assert np.exp(built.head.log_probs(questions)).round(3).tolist() == np.eye(4).tolist()
+    query = fake_embedder.encode(["the package please"])[0]
+    assert [(s.entry.id, round(s.score, 4)) for s in Ranker(built, ENTRIES).rank(query, 2)] == [
+        ("track", 0.5164), ("cancel", -1.1088)]
+
+
+def test_a_minibatch_fit_is_deterministic(monkeypatch: pytest.MonkeyPatch) -> None:
+    rng = np.random.default_rng(0)
+    vectors = rng.normal(size=(40, 64)).astype(np.float32)
+    labels = np.repeat(np.arange(4), 10)
+    monkeypatch.setattr(head, "MAX_WORK", 4 * 64 * 12.0)  # 12 rows a step
+    first, second = fit_head(vectors, labels, 4), fit_head(vectors, labels, 4)
+    assert np.array_equal(first.weights, second.weights)
+    assert np.array_equal(first.bias, second.bias)
+    # Every row was seen: each is assigned to its own entry.
+    assert (first.log_probs(vectors).argmax(axis=1) == labels).all()
 
 
 def test_head_is_saved_with_a_checksum_and_loaded(tmp_path: Path) -> None:
