@@ -157,3 +157,21 @@ def test_a_shipment_state_rules_out_a_card_for_another_state(
         ("cancel-order", "applies to not yet shipped orders; your question mentions already shipped")]
     not_shipped = engine.ask("cancel my order please, it hasn't shipped")
     assert not_shipped.best is not None and not_shipped.best.entry.id == "cancel-order"
+
+
+def test_lint_suggests_a_condition_the_question_states_in_words(tiny_settings: Settings) -> None:
+    from app.knowledge.lint import _unstated_conditions
+    from app.knowledge.playbook import load_knowledge
+
+    folder = tiny_settings.knowledge_dir
+    (folder / "slots.yaml").write_text(SLOTS, encoding="utf-8")
+    playbook = folder / "playbook.yaml"
+    playbook.write_text(playbook.read_text(encoding="utf-8").replace(
+        "question: Customer wants to change the shipping address",
+        "question: Customer wants to change the shipping address of a Best Buy order"),
+        encoding="utf-8")
+    findings = _unstated_conditions(load_knowledge(folder))
+    assert [str(f) for f in findings] == [
+        f"{playbook}:2 [change-address] info: the question names vendor 'Best Buy' but the card "
+        "has no vendor condition (fix: add `conditions: {vendor: ...}` if the card applies only "
+        "then)"]

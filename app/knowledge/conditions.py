@@ -54,8 +54,9 @@ _WORD_NUM = rf"(?:{_longest_first(_TENS)})(?:[\s-]+(?:{_longest_first(_ONES[1:10
 _COUNT_NUM = rf"\d+|{_WORD_NUM}|a\s+dozen|dozen"
 _NUM = rf"\d+(?:\.\d+)?|{_WORD_NUM}|{_longest_first(list(_SPECIAL))}"
 _UNIT = _longest_first([f"{u}s" for u in _HOURS] + list(_HOURS) + list(_ABBREVIATIONS))
-_AT_MOST = r"(?:within|in)\s+the\s+(?:last|past)|within|(?:less|fewer)\s+than|under|up\s+to|at\s+most"
-_AT_LEAST = r"more\s+than|at\s+least|over|after"
+# "than" is often typed "then" in a hurry.
+_AT_MOST = r"(?:within|in)\s+the\s+(?:last|past)|within|(?:less|fewer)\s+th[ae]n|under|up\s+to|at\s+most"
+_AT_LEAST = r"more\s+th[ae]n|at\s+least|over|after"
 _DURATION = re.compile(
     rf"(?<![\w.])(?:(?P<most>{_AT_MOST})\s+|(?P<least>{_AT_LEAST})\s+)?(?P<num>{_NUM})"
     rf"(?:\s*(?:-|to)\s*(?P<num2>{_NUM}))?(?P<half>\s+and\s+a\s+half)?(?P<plus>\+)?(?:(?<=\d)\s*|\s+)"

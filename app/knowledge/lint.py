@@ -1,4 +1,5 @@
-"""Knowledge findings: orphans, duplicates, conflicts, misplaced alternates, odd macro names."""
+"""Knowledge findings: orphans, duplicates, conflicts, misplaced alternates, odd macro names,
+conditions a card states in words but not in `conditions:`."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ from itertools import combinations
 import numpy as np
 
 from app.embedding.embedder import Embedder
+from app.knowledge.conditions import extract_mentions
 from app.knowledge.glossary import Glossary
 from app.knowledge.macros import macro_problem, normalize_dashes
 from app.knowledge.playbook import KnowledgeBase, display_path
@@ -38,7 +40,7 @@ def _where(kb: KnowledgeBase, entry: Entry) -> str:
 
 
 def lint(kb: KnowledgeBase, embedder: Embedder) -> list[LintFinding]:
-    findings = [*_orphans(kb), *_exact_duplicates(kb), *_macros(kb)]
+    findings = [*_orphans(kb), *_exact_duplicates(kb), *_macros(kb), *_unstated_conditions(kb)]
     findings += _by_embedding(kb, embedder)
     order = {"error": 0, "warning": 1, "info": 2}
     return sorted(findings, key=lambda f: order[f.level])
@@ -51,6 +53,24 @@ def _orphans(kb: KnowledgeBase) -> list[LintFinding]:
                     "write the missing question or answer and move it into entries, or delete it")
         for item in kb.needs_review
     ]
+
+
+def _unstated_conditions(kb: KnowledgeBase) -> list[LintFinding]:
+    """A card whose question names a slot value ("the vendor is best buy", "within the past 5
+    days") without a condition on that slot answers questions that contradict it."""
+    findings = []
+    for entry in kb.entries:
+        stated = {c.slot.name for c in entry.conditions}
+        for mention in extract_mentions(entry.question, kb.slots):
+            if mention.slot in stated:
+                continue
+            stated.add(mention.slot)
+            findings.append(LintFinding(
+                "info", _where(kb, entry), entry.id,
+                f"the question names {mention.slot} {mention.text!r} but the card has no "
+                f"{mention.slot} condition",
+                f"add `conditions: {{{mention.slot}: ...}}` if the card applies only then"))
+    return findings
 
 
 def _exact_duplicates(kb: KnowledgeBase) -> list[LintFinding]:

@@ -47,7 +47,8 @@ def to_answer(
     ambiguous, and an ambiguous answer is shown at most at AMBIGUOUS_MAX, below the high band
     (the calibrated confidence alone called "tracking not updated" 93 % sure between two
     tracking cards). A question short enough that `candidates` >= 2 cards contain all of its
-    words (app.ranking.specificity) is ambiguous too, and claims at most 1 / candidates."""
+    words (app.ranking.specificity) cannot pick one: it is not answered, and its closest cards
+    are suggested at most 1 / candidates each."""
     eligible: list[Match] = []
     ruled_out: list[RuledOut] = []
     for match in to_matches(ranked, calibration):
@@ -65,7 +66,7 @@ def to_answer(
     if best.confidence > ceiling:
         best = replace(best, confidence=ceiling)
         eligible[0] = best
-    if best.confidence >= calibration.threshold:
+    if best.confidence >= calibration.threshold and candidates < 2:
         return Answer(question, True, best, ambiguous, tuple(eligible[1 : 1 + alternatives]),
                       tuple(ruled_out))
     return Answer(question, False, None, ambiguous, tuple(eligible[:alternatives]),
