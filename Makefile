@@ -39,6 +39,6 @@ gate: install
 test: install browser lint gate
 	$(BIN)/python -m pytest -q
 
-# The inner loop: every test but those that load the real model or drive the browser.
+# The inner loop: every test but those that load the real model, drive the browser or fuzz.
 test-fast: install
-	$(BIN)/python -m pytest -q -m "not model and not browser"
+	$(BIN)/python -m pytest -q -n 2 -m "not model and not browser and not fuzz"

@@ -23,6 +23,8 @@ from app.engine.engine import Engine
 from app.web.app import create_app
 from tests.fakes import FakeEmbedder
 
+pytestmark = pytest.mark.fuzz  # about a minute: in `make test`, not `make test-fast`
+
 TOKEN = "schemathesis-admin-token"
 EXAMPLES_PER_MODE = 100  # x 2 modes x 11 operations; operations with no inputs stop at one
 MINIMUM_REQUESTS = 1000
