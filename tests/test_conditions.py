@@ -13,10 +13,10 @@ from app.knowledge.conditions import (
     Mention,
     Slot,
     contradictions,
-    extract_mentions,
     load_slots,
     parse_conditions,
 )
+from app.knowledge.mentions import extract_mentions
 
 SHIPPED_SLOTS = Path(__file__).resolve().parents[1] / "knowledge" / "slots.yaml"
 

@@ -31,8 +31,8 @@ from app.index.format import (
     load_index,
     staleness,
 )
-from app.knowledge.conditions import extract_mentions
 from app.knowledge.glossary import Glossary
+from app.knowledge.mentions import extract_mentions
 from app.knowledge.playbook import KnowledgeBase, load_knowledge, save_playbook
 from app.knowledge.spelling import Speller
 from app.ranking.answers import to_answer, to_matches

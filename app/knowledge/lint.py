@@ -9,9 +9,9 @@ from itertools import combinations
 import numpy as np
 
 from app.embedding.embedder import Embedder
-from app.knowledge.conditions import extract_mentions
 from app.knowledge.glossary import Glossary
 from app.knowledge.macros import macro_problem, normalize_dashes
+from app.knowledge.mentions import extract_mentions
 from app.knowledge.playbook import KnowledgeBase, display_path
 from app.knowledge.text import question_key
 from app.records import Entry

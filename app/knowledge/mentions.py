@@ -1,0 +1,107 @@
+"""The slot values a question mentions: vendors by name or alias, time that has passed ("3 weeks
+ago", "yesterday", "this morning"), counts before a slot's noun ("3 tracking numbers").
+
+A missed mention only shows the card as usual, while a false one rules out the right card, so
+extraction leans to precision: vague phrases ("last week", "a while") and durations that read
+as a rule or an estimate ("3-5 business days SLA", "it takes 2 weeks", "a 30-day window") are not
+mentions.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+
+from app.knowledge.conditions import GAP, Mention, Slot, norm
+from app.knowledge.quantities import COUNT_NUM, HOURS, NUM, UNIT, number, unit
+
+_AT_MOST = r"(?:within|in)\s+the\s+(?:last|past)|within|(?:less|fewer)\s+th[ae]n|under|up\s+to|at\s+most"
+_AT_LEAST = r"more\s+th[ae]n|at\s+least|over|after"
+_DURATION = re.compile(
+    rf"(?<![\w.])(?:(?P<most>{_AT_MOST})\s+|(?P<least>{_AT_LEAST})\s+)?(?P<num>{NUM})"
+    rf"(?:\s*(?:-|to)\s*(?P<num2>{NUM}))?(?P<half>\s+and\s+a\s+half)?(?P<plus>\+)?(?:(?<=\d)\s*|\s+)"
+    rf"(?P<unit>{UNIT})(?P<half2>\s+and\s+a\s+half)?(?P<more>\+|\s+or\s+(?:more|longer)|\s+plus)?"
+    r"(?!\w)", re.IGNORECASE)
+# A value that is also an ordinary word ("target") counts in any case right before these.
+_VENDOR_CONTEXT = r"\s+(?:orders?|po|purchase|returns?|packages?|deliver(?:y|ies))\b"
+# Earlier the same day: less than a day has passed.
+_TODAY = re.compile(r"(?<!\w)(?:(?:earlier\s+)?today|this\s+(?:morning|afternoon|evening)|tonight)(?!\w)",
+                    re.IGNORECASE)
+SAME_DAY_HOURS = 23.0
+_YESTERDAY = re.compile(r"(?<!\w)(?:(?:the\s+)?day\s+before\s+)?yesterday(?!\w)", re.IGNORECASE)
+_NEGATION = re.compile(r"\b(?:not|no|never|(?:has|have|is|was|did)n[’']?t)\b", re.IGNORECASE)
+# Near these words a duration is a rule, an estimate or a frequency, not time that has passed.
+_RULE_IN_SENTENCE = re.compile(r"\b(?:slas?|turnaround|eta|lead\s+time|processing\s+times?|how\s+long)\b",
+                               re.IGNORECASE)
+_RULE_BEFORE = re.compile(r"\b(?:takes?|will|would|expected|estimated?|supposed\s+to|policy|window|wait|"
+                          r"ships|per|every|each|once|twice|times)[\s'’]+(?:[\w'’]+\s+){0,3}$", re.IGNORECASE)
+_RULE_AFTER = re.compile(r"^[\s'’]*(?:[\w'’]+\s+)?(?:sla|turnaround|processing|shipping|window|policy|"
+                         r"guarantee|returns?|lead\s+time)\b", re.IGNORECASE)
+
+
+def extract_mentions(question: str, slots: dict[str, Slot]) -> tuple[Mention, ...]:
+    """The slot values a question mentions, in the order written."""
+    found: list[tuple[int, Mention]] = []
+    for slot in slots.values():
+        found += {"choice": _choices, "duration": _durations, "count": _counts}[slot.kind](question, slot)
+    return tuple(mention for _, mention in sorted(found, key=lambda item: item[0]))
+
+
+def _words_pattern(text: str, between: str) -> str:
+    """A name as a pattern tolerant of a missing or different space, hyphen or apostrophe."""
+    parts = [r"\s*&\s*".join(map(re.escape, p.split("&"))) for p in re.split(r"[\s\-'’.]+", text) if p]
+    return between.join(parts)
+
+
+def _choices(question: str, slot: Slot) -> list[tuple[int, Mention]]:
+    terms = sorted(((t, v) for v, aliases in slot.values.items() for t in (v, *aliases)),
+                   key=lambda term: -len(term[0]))
+    canonical = {norm(term): value for term, value in terms}
+    alternation = "|".join(
+        f"(?-i:{_words_pattern(t, GAP)})|{_words_pattern(t, GAP)}(?={_VENDOR_CONTEXT})"
+        if v in slot.match_case else _words_pattern(t, GAP) for t, v in terms)
+    pattern = re.compile(rf"(?<![\w&])(?:{alternation})(?![\w&])", re.IGNORECASE)
+    return [(m.start(), Mention(slot.name, canonical[norm(m[0])], m[0])) for m in pattern.finditer(question)]
+
+
+def _durations(question: str, slot: Slot) -> list[tuple[int, Mention]]:
+    found = [(m.start(), Mention(slot.name, 48.0 if " " in m[0] else 24.0, m[0]))
+             for m in _YESTERDAY.finditer(question)]
+    found += [(m.start(), Mention(slot.name, 0.0, m[0], SAME_DAY_HOURS))
+              for m in _TODAY.finditer(question)]
+    for m in _DURATION.finditer(question):
+        before, after = question[: m.start()], question[m.end() :]
+        sentence = re.split(r"[.?!;\n]", before)[-1] + m[0] + re.split(r"[.?!;\n]", after)[0]
+        adjectival = m["unit"].casefold() in HOURS and number(m["num"]) > 1  # "a 30 day window"
+        if adjectival or _RULE_IN_SENTENCE.search(sentence) or _RULE_BEFORE.search(before) \
+                or _RULE_AFTER.search(after):
+            continue
+        hours, half = HOURS[unit(m["unit"])], 0.5 if m["half"] or m["half2"] else 0.0
+        low = (number(m["num"]) + half) * hours
+        high = (number(m["num2"]) + half) * hours if m["num2"] else None
+        negated = _NEGATION.search(re.split(r"[,.?!;\n]", before)[-1]) is not None
+        if m["most"] and negated and m["most"].casefold().startswith(("within", "in ")):  # not within 2 days
+            high = math.inf
+        elif m["most"]:
+            low, high = 0.0, low
+        elif m["least"] and m["least"].casefold() == "after":
+            pass  # "not delivered after 2 weeks": 2 weeks have passed, not "2 weeks or more"
+        elif m["least"] or m["plus"] or m["more"]:
+            high = math.inf
+        found.append((m.start(), Mention(slot.name, low, m[0], high)))
+    return found
+
+
+def _counts(question: str, slot: Slot) -> list[tuple[int, Mention]]:
+    nouns = "|".join(_words_pattern(n[:-1], r"\s+") + "s?" if n.endswith("s") else _words_pattern(n, r"\s+")
+                     for n in sorted(slot.nouns, key=len, reverse=True))
+    pattern = re.compile(
+        rf"(?<![\w.])(?P<amount>(?:(?P<most>{_AT_MOST})\s+|(?P<least>{_AT_LEAST})\s+)?(?P<num>{COUNT_NUM})"
+        rf"(?P<more>\+|\s+or\s+more)?)\s+(?:(?:new|different|separate|more|additional|extra)\s+)?"
+        rf"(?:{nouns})(?!\w)", re.IGNORECASE)
+    found = []
+    for m in pattern.finditer(question):
+        amount = number(m["num"])
+        low, high = (0.0, amount) if m["most"] else (amount, math.inf if m["least"] or m["more"] else None)
+        found.append((m.start(), Mention(slot.name, low, m["amount"], high)))
+    return found
