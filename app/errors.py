@@ -95,3 +95,11 @@ class QueryNotFound(PlaybookError):
 class InvalidFeedback(PlaybookError):
     exit_code = 2
     http_status = 422
+
+
+class AlternateConflict(PlaybookError):
+    """A phrasing that would make two entries compete: it is already another entry's, or it sits
+    closer to another entry's texts than to the one it would be added to."""
+
+    exit_code = 9
+    http_status = 409

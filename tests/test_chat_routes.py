@@ -313,8 +313,13 @@ def test_review_queue_lists_feedback_and_no_match(client: TestClient) -> None:
 
 def test_adding_an_alternate_through_the_api_changes_the_answer(client: TestClient) -> None:
     client.post("/api/chat/ask", json={"question": "shipping order"})
+    refused = client.post("/api/review/1/add", headers=bearer(), json={"entry_id": "shipping-sla"})
+    assert (refused.status_code, refused.json()) == (409, {"detail": (
+        "'shipping order' sits closer to 'cancel-order' (0.35) than to 'shipping-sla' (0.32): "
+        "added, it would pull 'cancel-order''s questions away; reword it, or add it anyway "
+        "(force)")})
     response = client.post("/api/review/1/add", headers=bearer(),
-                           json={"entry_id": "shipping-sla"})
+                           json={"entry_id": "shipping-sla", "force": True})
     assert (response.status_code, response.json()) == (200, {
         "query_id": 1, "entry_id": "shipping-sla", "phrasing": "shipping order",
         "resolved": [1], "index": {"action": "built", "entries": 3, "vectors": 10}})

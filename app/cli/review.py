@@ -50,11 +50,13 @@ def review(ctx: click.Context, as_json: bool) -> None:
 @review.command("add")
 @click.argument("query_id", type=int)
 @click.argument("entry_id")
+@click.option("--force", is_flag=True,
+              help="Add it even though it sits closer to another entry.")
 @click.pass_obj
-def add_command(context: Context, query_id: int, entry_id: str) -> None:
+def add_command(context: Context, query_id: int, entry_id: str, force: bool) -> None:
     """Add the question QUERY_ID asked as an alternate phrasing of ENTRY_ID."""
     outcome = queue.add_as_alternate(FeedbackStore.from_settings(context.settings),
-                                     context.engine(), query_id, entry_id)
+                                     context.engine(), query_id, entry_id, force)
     click.echo(f"added {outcome.phrasing!r} to {outcome.entry_id}; index {outcome.report.action}: "
                f"{outcome.report.entries} entries, {outcome.report.vectors} vectors "
                f"(resolved {len(outcome.resolved)} question(s))")

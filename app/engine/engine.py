@@ -17,6 +17,7 @@ from app.embedding.loader import load_embedder
 from app.engine.question import clean_question
 from app.engine.windows import windows
 from app.errors import (
+    AlternateConflict,
     EntryNotFound,
     IndexInvalid,
     KnowledgeError,
@@ -31,10 +32,12 @@ from app.index.format import (
     load_index,
     staleness,
 )
+from app.knowledge.editing import add_alternate, knowledge_lock
 from app.knowledge.glossary import Glossary
 from app.knowledge.mentions import extract_mentions
-from app.knowledge.playbook import KnowledgeBase, load_knowledge, save_playbook
+from app.knowledge.playbook import KnowledgeBase, load_knowledge
 from app.knowledge.spelling import Speller
+from app.knowledge.text import question_key
 from app.ranking.answers import to_answer, to_matches
 from app.ranking.ranker import Ranker
 from app.ranking.specificity import Specificity
@@ -159,18 +162,43 @@ class Engine:
         return LoadReport(action, reason, time.perf_counter() - started,
                           len(knowledge.entries), index.manifest.vector_count)
 
-    def add_alternate(self, entry_id: str, phrasing: str) -> LoadReport:
-        """Teach an entry a new phrasing: write it to playbook.yaml, rebuild, swap the index."""
+    def add_alternate(self, entry_id: str, phrasing: str, force: bool = False) -> LoadReport:
+        """Teach an entry a new phrasing: write it into playbook.yaml (under a lock shared with
+        every other process, on the file as it is now), rebuild, swap the index. A phrasing that
+        is already another entry's is refused, and so (unless `force`) is one whose nearest
+        indexed text belongs to another entry: it would pull questions away from it."""
         phrasing = clean_question(phrasing, self.settings.max_question_chars)
-        with self._reloading():
-            knowledge = load_knowledge(self.settings.knowledge_dir)
+        folder = self.settings.knowledge_dir
+        with self._reloading(), knowledge_lock(folder if folder.is_dir() else folder.parent):
+            knowledge = load_knowledge(folder)
             if knowledge.entry(entry_id) is None:
                 raise EntryNotFound(entry_id)
             if knowledge.path is None or knowledge.path.suffix not in (".yaml", ".yml"):
                 raise KnowledgeError(str(knowledge.path), None,
                                      "alternates can only be added to a playbook.yaml")
-            save_playbook(knowledge.with_alternate(entry_id, phrasing), knowledge.path)
+            self._check_new_alternate(knowledge, entry_id, phrasing, force)
+            add_alternate(knowledge.path, entry_id, phrasing, knowledge.slots)
             return self._load(force_rebuild=False, show_progress=False)
+
+    def _check_new_alternate(self, knowledge: KnowledgeBase, entry_id: str, phrasing: str,
+                             force: bool) -> None:
+        key = question_key(phrasing)
+        for entry in knowledge.entries:
+            if entry.id != entry_id and key in {question_key(t)
+                                                for t in (entry.question, *entry.alternates)}:
+                raise AlternateConflict(f"{phrasing!r} is already a phrasing of {entry.id!r}")
+        state = self._state
+        if force or state is None:
+            return
+        nearest = state.ranker.nearest_texts(self._encode(state, phrasing))
+        own = nearest.get(entry_id, -1.0)
+        rival, closest = max(((e, s) for e, s in nearest.items() if e != entry_id),
+                             key=lambda item: item[1], default=(None, -1.0))
+        if rival is not None and closest > own:
+            raise AlternateConflict(
+                f"{phrasing!r} sits closer to {rival!r} ({closest:.2f}) than to {entry_id!r} "
+                f"({own:.2f}): added, it would pull {rival!r}'s questions away; reword it, or add "
+                "it anyway (force)")
 
     def _knowledge_files(self) -> list[Path]:
         location = self.settings.knowledge_dir

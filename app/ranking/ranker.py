@@ -64,6 +64,17 @@ class Ranker:
                 return self._with_head(query, ranked)[:limit]
             k *= 4
 
+    def nearest_texts(self, query: Vectors, k: int = SEARCH_ROWS) -> dict[str, float]:
+        """The best cosine of each entry among the query's `k` nearest indexed texts."""
+        scores, rows = self.index.vectors.search(query.reshape(1, -1),
+                                                 min(k, self.index.vectors.ntotal))
+        best: dict[str, float] = {}
+        for score, row in zip(scores[0].tolist(), rows[0].tolist(), strict=True):
+            if row >= 0:
+                entry_id = self.entries[int(self._row_entry[row])].id
+                best.setdefault(entry_id, float(score))
+        return best
+
     def _with_head(self, query: Vectors, ranked: list[Scored]) -> list[Scored]:
         if self.index.head is None:
             return ranked

@@ -117,10 +117,10 @@ def _with(query_id: int, ids: Iterable[int]) -> list[int]:
 
 
 def add_as_alternate(store: FeedbackStore, engine: Engine, query_id: int,
-                     entry_id: str) -> AddOutcome:
+                     entry_id: str, force: bool = False) -> AddOutcome:
     """Write the question into the entry's alternates; the engine rebuilds and swaps its index."""
     query = store.query(query_id)
-    report = engine.add_alternate(entry_id, query.question)
+    report = engine.add_alternate(entry_id, query.question, force=force)
     resolved = _with(query_id, _open_askings(store, query.question))
     store.set_review_status(resolved, "added", added_to=entry_id)
     return AddOutcome(entry_id, " ".join(query.question.split()), tuple(resolved), report)

@@ -4,7 +4,7 @@ one (teach an entry the question, or dismiss it). Admin only."""
 from __future__ import annotations
 
 from fastapi import APIRouter, Depends
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
 from app.engine.engine import Engine
 from app.errors import EntryNotFound
@@ -13,7 +13,7 @@ from app.web.deps import EngineDep, QueryId, StoreDep, require_admin
 from app.web.schemas import STRICT_BODY, error_responses
 
 router = APIRouter(prefix="/api/review",
-                   responses=error_responses(400, 401, 404, 413, 415, 422, 503),
+                   responses=error_responses(400, 401, 404, 409, 413, 415, 422, 503),
                    dependencies=[Depends(require_admin)])
 
 
@@ -48,6 +48,8 @@ class AddAlternateIn(BaseModel):
     model_config = STRICT_BODY
 
     entry_id: str
+    force: bool = Field(default=False, description="Add it even though it sits closer to another "
+                        "entry (a phrasing already another entry's is always refused).")
 
 
 class IndexOut(BaseModel):
@@ -95,7 +97,7 @@ def review_queue(engine: EngineDep, store: StoreDep) -> ReviewOut:
                  summary="Teach an entry this question; the index is rebuilt and swapped")
 def review_add(query_id: QueryId, body: AddAlternateIn, engine: EngineDep,
                store: StoreDep) -> AddAlternateOut:
-    outcome = review.add_as_alternate(store, engine, query_id, body.entry_id)
+    outcome = review.add_as_alternate(store, engine, query_id, body.entry_id, body.force)
     return AddAlternateOut(
         query_id=query_id, entry_id=outcome.entry_id, phrasing=outcome.phrasing,
         resolved=list(outcome.resolved),

@@ -171,6 +171,7 @@ ERROR_DESCRIPTIONS = {
     400: "The URL is not valid UTF-8",
     401: "A valid admin token is required",
     404: "No such entry or logged question",
+    409: "The phrasing would make two entries compete; the detail says which",
     413: "The body is larger than PLAYBOOK_MAX_BODY_BYTES",
     415: "The body is not JSON",
     422: "The request is invalid; the detail says how",

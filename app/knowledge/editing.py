@@ -1,0 +1,97 @@
+"""Edits of playbook.yaml that several processes (server workers, `playbook review add`) may make
+at the same moment: each holds an exclusive lock on a file beside it, reads the playbook as it is
+under the lock, and writes atomically, so no edit is lost. An added alternate is written into
+the file's text as one new line, so comments, order, quoting and the file's mode are kept.
+"""
+
+from __future__ import annotations
+
+import fcntl
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import yaml
+
+from app.errors import KnowledgeError
+from app.files import write_atomic
+from app.knowledge.conditions import Slot
+from app.knowledge.playbook import (
+    KnowledgeBase,
+    display_path,
+    dump_playbook_yaml,
+    parse_playbook_yaml,
+    read_text,
+)
+
+LOCK_FILE = ".playbook.lock"
+
+
+@contextmanager
+def knowledge_lock(folder: Path) -> Iterator[None]:
+    """Exclusive, across processes on this host, for as long as the block runs."""
+    folder.mkdir(parents=True, exist_ok=True)
+    with (folder / LOCK_FILE).open("a") as handle:
+        fcntl.flock(handle.fileno(), fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
+
+
+def _alternates_node(text: str, entry_id: str) -> yaml.Node | None:
+    """The block sequence holding the entry's alternates, if the entry has a non-empty one."""
+    root = yaml.compose(text, Loader=yaml.SafeLoader)
+    if not isinstance(root, yaml.MappingNode):
+        return None
+    entries = next((v for k, v in root.value if k.value == "entries"), None)
+    for entry in entries.value if isinstance(entries, yaml.SequenceNode) else []:
+        fields = {k.value: v for k, v in entry.value}
+        if fields.get("id") is not None and fields["id"].value == entry_id:
+            node = fields.get("alternates")
+            if isinstance(node, yaml.SequenceNode) and not node.flow_style and node.value:
+                return node
+    return None
+
+
+def with_alternate_line(text: str, entry_id: str, phrasing: str) -> str | None:
+    """The playbook text with `phrasing` as one more line of the entry's alternates, or None when
+    the entry has no block list to extend."""
+    node = _alternates_node(text, entry_id)
+    if node is None:
+        return None
+    end = text.find("\n", node.value[-1].end_mark.index)  # after a comment on the last item
+    end = len(text) if end < 0 else end
+    indent = " " * node.start_mark.column
+    return f"{text[:end]}\n{indent}- {_scalar(phrasing)}{text[end:]}"
+
+
+def _scalar(text: str) -> str:
+    """`text` as the YAML scalar the rest of the file would use: plain when it can be, quoted
+    when it must be ("#SD - ..." would otherwise be a comment)."""
+    dumped: str = yaml.safe_dump(text, allow_unicode=True, width=1_000_000)
+    return dumped.split("\n", 1)[0]
+
+
+def add_alternate(path: Path, entry_id: str, phrasing: str, slots: dict[str, Slot]) -> None:
+    """Append `phrasing` to the entry's alternates in the file as it is now (call under
+    knowledge_lock). The new text is parsed back before it replaces the file."""
+    text = read_text(path)
+    before = parse_playbook_yaml(text, path, slots)
+    entry = before.entry(entry_id)
+    if entry is None or phrasing in entry.alternates:
+        return
+    edited = with_alternate_line(text, entry_id, phrasing)
+    expected = before.with_alternate(entry_id, phrasing)
+    if edited is None:  # no block list to extend: write the whole playbook (comments are lost)
+        edited = dump_playbook_yaml(expected.entries, expected.needs_review)
+    after = parse_playbook_yaml(edited, path, slots)
+    if _entries(after) != _entries(expected):
+        raise KnowledgeError(display_path(path), None,
+                             f"adding an alternate to {entry_id!r} would change other entries; "
+                             "edit the file by hand")
+    write_atomic(path, edited)
+
+
+def _entries(kb: KnowledgeBase) -> list[tuple[str, tuple[str, ...]]]:
+    return [(e.id, (e.question, e.answer, str(e.macro), *e.alternates)) for e in kb.entries]
