@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 import os
-import platform
 import random
 import shutil
 import socket
@@ -22,7 +21,6 @@ import urllib.request
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
-from importlib import metadata
 from pathlib import Path
 from typing import Any
 
@@ -33,7 +31,9 @@ SEED_INDEX = ROOT / "index"
 EVAL_QUERIES = SEED_KNOWLEDGE / "eval" / "queries.jsonl"
 PUBLIC_BENCHMARKS = ROOT.parent / "shared" / "benchmarks"
 PYTHON = sys.executable
+sys.path.insert(0, str(ROOT))
 
+from app.versions import library_versions  # noqa: E402
 
 # --- numbers and tables ------------------------------------------------------------------------
 
@@ -66,14 +66,10 @@ def print_table(title: str, headers: Sequence[str], rows: Sequence[Sequence[Any]
 
 
 def machine() -> dict[str, Any]:
-    versions = {}
-    for package in ("onnxruntime", "faiss-cpu", "torch", "sentence-transformers", "uvicorn"):
-        try:
-            versions[package] = metadata.version(package)
-        except metadata.PackageNotFoundError:
-            continue
+    versions = library_versions(("onnxruntime", "faiss-cpu", "torch", "sentence-transformers",
+                                 "uvicorn"))
     return {"cpus": os.cpu_count(), "load_average": os.getloadavg(),
-            "python": platform.python_version(), "versions": versions,
+            "python": versions.pop("python"), "versions": versions,
             "when": time.strftime("%Y-%m-%dT%H:%M:%S")}
 
 
