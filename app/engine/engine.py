@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import sqlite3
 import threading
 import time
 from collections.abc import Collection, Iterator
@@ -137,8 +138,13 @@ class Engine:
         if index is None or reason:
             log.info("building the index: %s", reason)
             previous = self._state.index if self._state is not None else None
-            index = build_index(knowledge, self.embedder, index_dir, show_progress=show_progress,
-                                previous=previous, head_weight=self.settings.head_weight)
+            try:
+                index = build_index(knowledge, self.embedder, index_dir,
+                                    show_progress=show_progress, previous=previous,
+                                    head_weight=self.settings.head_weight)
+            except (OSError, RuntimeError, sqlite3.Error) as exc:  # disk full, faiss, cache
+                raise IndexInvalid(f"the index could not be built in {index_dir}: "
+                                   f"{type(exc).__name__}: {exc}") from exc
             action = "built"
         else:
             action = "loaded"
@@ -300,7 +306,7 @@ class Engine:
         state = self._current()
         manifest = state.index.manifest
         return {
-            "status": "ok" if not self.busy else "reloading",
+            "status": "reloading" if self.busy else "degraded" if self.last_reload_error else "ok",
             "entries": manifest.entry_count,
             "vectors": manifest.vector_count,
             "model": manifest.model,

@@ -152,6 +152,10 @@ def parse_playbook_yaml(text: str, path: Path, slots: dict[str, Slot] | None = N
         raise KnowledgeError(name, None, f"unreadable YAML: {exc}") from exc
     if not isinstance(doc, dict) or not isinstance(doc.get("entries"), list):
         raise KnowledgeError(name, 1, "expected a mapping with an 'entries:' list")
+    if not doc["entries"]:
+        line = next((n for n, text in enumerate(text.splitlines(), start=1)
+                     if text.startswith("entries:")), 1)
+        raise KnowledgeError(name, line, "'entries' is empty: a playbook needs at least one entry")
 
     entries: list[Entry] = []
     lines: dict[str, int] = {}

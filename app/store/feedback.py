@@ -136,6 +136,8 @@ class FeedbackStore:
                 connection = self._connect()
                 try:
                     connection.execute("PRAGMA foreign_keys = ON")
+                    # Deleted rows (purged customer text) are overwritten, not just unlinked.
+                    connection.execute("PRAGMA secure_delete = ON")
                     # WAL + NORMAL: durable across crashes of the app, one fsync per checkpoint.
                     connection.execute("PRAGMA synchronous = NORMAL")
                     if write:
@@ -153,6 +155,8 @@ class FeedbackStore:
                 if lock is not None:
                     lock.release()
         except sqlite3.Error as exc:
+            if "no such table" in str(exc):  # the file was deleted or replaced: recreate it
+                self._schema_ready = False
             raise FeedbackNotSaved(str(exc)) from exc
         except OSError as exc:
             raise FeedbackNotSaved(f"cannot open {self.path}: {exc.strerror}") from exc
@@ -196,7 +200,11 @@ class FeedbackStore:
     def purge_expired(self) -> int:
         """Delete questions (and their feedback) older than the retention period."""
         with self._connection(write=True) as connection:
-            return self._purge(connection)
+            purged = self._purge(connection)
+        if purged:  # copy the overwritten pages into the file and empty the WAL
+            with self._connection(write=False) as connection:
+                connection.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        return purged
 
     def log_query(self, answer: Answer, channel: Channel) -> int | None:
         """Store an asked question and what it was answered with; None when logging is off."""

@@ -6,6 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from fastapi import Depends, FastAPI
+from fastapi.responses import JSONResponse
 from fastapi.staticfiles import StaticFiles
 
 from app.config import Settings
@@ -52,22 +53,38 @@ def create_app(settings: Settings, engine: Engine) -> FastAPI:
 
     install_error_handlers(app)
 
-    @app.get("/healthz", response_model=HealthOut, summary="Liveness and index identity",
+    @app.get("/healthz", response_model=HealthOut,
+             summary="Liveness and index identity (status: ok, reloading or degraded)",
              responses=error_responses(400, 413, 503))
     def healthz(engine: EngineDep) -> HealthOut:
         return HealthOut(**engine.health())
+
+    @app.get("/readyz", response_model=HealthOut,
+             summary="Readiness: 503 while loading, or when the last reload failed and older "
+             "knowledge is being served", responses=error_responses(400, 413, 503))
+    def readyz(engine: EngineDep) -> HealthOut | JSONResponse:
+        health = engine.health()
+        if health["status"] != "ok":
+            return JSONResponse(health, status_code=503)
+        return HealthOut(**health)
+
+    # Monitors often probe with HEAD.
+    for path, probe in (("/healthz", healthz), ("/readyz", readyz)):
+        app.add_api_route(path, probe, methods=["HEAD"], response_model=HealthOut,
+                          include_in_schema=False)
 
     app.state.feedback_store = FeedbackStore.from_settings(settings)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
     for router in (pages.router, api.router, chat.router, review.router, admin.router):
         app.include_router(router)
     install_slack(app, settings)
+    # The middleware added last runs first: each request is logged, given the security headers
+    # (a 429 too), then rate-limited.
+    if settings.rate_limit_per_minute:
+        app.add_middleware(RateLimitMiddleware, per_minute=settings.rate_limit_per_minute)
     docs = {path for path in (app.docs_url, app.redoc_url, app.swagger_ui_oauth2_redirect_url)
             if path}
     app.add_middleware(SecurityHeadersMiddleware, csp_exempt=docs)
-    # The middleware added last runs first: each request is logged, then rate-limited.
-    if settings.rate_limit_per_minute:
-        app.add_middleware(RateLimitMiddleware, per_minute=settings.rate_limit_per_minute)
     app.add_middleware(ChangeWatchMiddleware, engine=engine)
     app.add_middleware(RequestLogMiddleware)
     return app

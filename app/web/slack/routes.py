@@ -229,7 +229,8 @@ def deliver_later(engine: Engine, question: str, response_url: str, response_typ
 
 def authorized_bot_user(payload: dict[str, Any]) -> str | None:
     """This app's bot user id, from the authorizations Slack sends with each event."""
-    for authorization in payload.get("authorizations") or []:
+    authorizations = payload.get("authorizations")
+    for authorization in authorizations if isinstance(authorizations, list) else []:
         if isinstance(authorization, dict) and authorization.get("is_bot"):
             user_id = authorization.get("user_id")
             return str(user_id) if user_id else None

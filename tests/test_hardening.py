@@ -1,0 +1,111 @@
+"""Failures that heal and say so, an edge that holds: each test failed before its fix."""
+
+from __future__ import annotations
+
+import json
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+from fastapi.testclient import TestClient
+
+from app.config import Settings
+from app.engine.engine import Engine
+from app.errors import IndexInvalid, KnowledgeError
+from app.knowledge.playbook import parse_playbook_yaml
+from app.store.feedback import FeedbackStore
+from app.web.app import create_app
+from app.web.middleware.security_headers import CONTENT_SECURITY_POLICY
+from tests.fakes import FakeEmbedder
+from tests.test_feedback import T0, Clock, matched
+from tests.test_slack import json_headers
+
+
+def test_head_answers_on_healthz_and_readyz(tiny_settings: Settings, tiny_engine: Engine) -> None:
+    client = TestClient(create_app(tiny_settings, tiny_engine))
+    assert [client.head(path).status_code for path in ("/healthz", "/readyz")] == [200, 200]
+    assert client.get("/readyz").json()["status"] == "ok"
+
+
+def test_a_failed_reload_makes_readyz_503_and_healthz_degraded(
+        tiny_settings: Settings, tiny_engine: Engine) -> None:
+    client = TestClient(create_app(tiny_settings, tiny_engine))
+    playbook = tiny_settings.knowledge_dir / "playbook.yaml"
+    playbook.write_text("entries: [oops\n", encoding="utf-8")
+    tiny_engine._background_reload()  # what the watcher runs after noticing the edit
+    ready = client.get("/readyz")
+    assert (ready.status_code, ready.json()["status"], ready.json()["last_reload_error"]) == (
+        503, "degraded",
+        f"{playbook}:2: unreadable YAML: expected ',' or ']', but got '<stream end>'")
+    assert (client.get("/healthz").status_code, client.get("/healthz").json()["status"]) == (
+        200, "degraded")
+    # Still answering from the last good index.
+    assert client.post("/api/ask", json={"question": "cancel my order please"}).json()[
+        "entry_id"] == "cancel-order"
+
+
+def test_an_empty_entries_list_names_the_file_and_line(tmp_path: Path) -> None:
+    with pytest.raises(KnowledgeError) as caught:
+        parse_playbook_yaml("# the playbook\nentries: []\n", tmp_path / "playbook.yaml")
+    assert (caught.value.line, caught.value.problem) == (
+        2, "'entries' is empty: a playbook needs at least one entry")
+
+
+def test_a_build_that_fails_outside_the_app_is_an_index_error(
+        tiny_settings: Settings, monkeypatch: pytest.MonkeyPatch) -> None:
+    def disk_full(*args: object) -> None:
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr("app.index.format.faiss.write_index", disk_full)
+    engine = Engine(tiny_settings, FakeEmbedder())
+    with pytest.raises(IndexInvalid) as caught:
+        engine.load()
+    assert str(caught.value) == (
+        f"the index could not be built in {tiny_settings.index_dir}: "
+        "OSError: [Errno 28] No space left on device")
+    assert caught.value.exit_code == 5
+
+
+def test_a_deleted_feedback_database_is_recreated(tmp_path: Path) -> None:
+    store = FeedbackStore(tmp_path / "feedback.sqlite3")
+    assert store.log_query(matched(), "web") == 1
+    for suffix in ("", "-wal", "-shm"):
+        Path(f"{store.path}{suffix}").unlink(missing_ok=True)
+    with pytest.raises(Exception, match="no such table"):
+        store.log_query(matched(), "web")
+    assert store.log_query(matched(), "web") == 1  # the next question heals it
+
+
+def test_purged_question_text_is_gone_from_the_files(tmp_path: Path) -> None:
+    clock = Clock()
+    store = FeedbackStore(tmp_path / "feedback.sqlite3", retention_days=30, clock=clock)
+    secret = "card 4111 1111 1111 1111 exp 09/29"
+    store.log_query(matched(question=secret), "web")
+    clock.now = T0 + timedelta(days=31)
+    assert store.purge_expired() == 1
+    stored = b"".join(Path(f"{store.path}{s}").read_bytes()
+                      for s in ("", "-wal") if Path(f"{store.path}{s}").exists())
+    assert b"4111 1111" not in stored
+
+
+def test_slack_authorizations_of_the_wrong_type_are_ignored(
+        tiny_settings: Settings, tiny_engine: Engine) -> None:
+    settings = tiny_settings.model_copy(update={"slack_signing_secret": "test-signing-secret-1234"})
+    client = TestClient(create_app(settings, tiny_engine))
+    body = json.dumps({"type": "event_callback", "authorizations": 5, "event_id": "Ev1",
+                       "event": {"type": "app_mention", "user": "U1", "text": "hi",
+                                 "ts": "1.0", "channel": "C1"}}).encode()
+    response = client.post("/slack/events", content=body, headers=json_headers(body))
+    assert (response.status_code, response.json()) == (200, {"ok": True})
+
+
+def test_a_429_carries_the_security_headers(tiny_settings: Settings,
+                                            fake_embedder: FakeEmbedder) -> None:
+    settings = tiny_settings.model_copy(update={"rate_limit_per_minute": 1, "watch_seconds": 0})
+    engine = Engine(settings, fake_embedder)
+    engine.load()
+    client = TestClient(create_app(settings, engine))
+    client.post("/api/ask", json={"question": "cancel my order please"})
+    limited = client.post("/api/ask", json={"question": "cancel my order please"})
+    assert limited.status_code == 429
+    assert limited.headers["content-security-policy"] == CONTENT_SECURITY_POLICY
