@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from app.index.build import build_index
-from app.index.format import Manifest
+from app.index.format import Manifest, content_checksum
 from app.knowledge.playbook import load_knowledge
 from app.ranking.calibration import (
     DEFAULT_CALIBRATION,
@@ -148,6 +148,8 @@ def test_a_manifest_from_before_synthetic_negatives_still_loads(
     built = build_index(load_knowledge(tiny_knowledge), fake_embedder, tmp_path / "index")
     data = json.loads(built.manifest.to_json())
     del data["calibration"]["synthetic_negatives"], data["calibration"]["synthetic_weight"]
+    del data["checksum"]
+    data["checksum"] = content_checksum(data)
     calibration = Manifest.from_json(json.dumps(data)).calibration
     assert calibration == built.manifest.calibration == DEFAULT_CALIBRATION
     # The tiny playbook's 6 alternates and 3 out-of-scope lines are still too few to fit on.

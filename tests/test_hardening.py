@@ -109,3 +109,84 @@ def test_a_429_carries_the_security_headers(tiny_settings: Settings,
     limited = client.post("/api/ask", json={"question": "cancel my order please"})
     assert limited.status_code == 429
     assert limited.headers["content-security-policy"] == CONTENT_SECURITY_POLICY
+
+
+def _manifest(engine: Engine) -> Path:
+    return engine._current().index.path / "manifest.json"
+
+
+@pytest.mark.parametrize("edit", [
+    lambda d: d["calibration"].update(intercept=-0.8),  # a confident answer to anything
+    lambda d: d["calibration"].update(threshold="0.5"),  # was a 500 on every question
+])
+def test_a_hand_edited_manifest_is_rebuilt_not_trusted(
+        tiny_settings: Settings, fake_embedder: FakeEmbedder, edit: object) -> None:
+    engine = Engine(tiny_settings, fake_embedder)
+    engine.load()
+    manifest = _manifest(engine)
+    data = json.loads(manifest.read_text(encoding="utf-8"))
+    edit(data)  # type: ignore[operator]
+    manifest.write_text(json.dumps(data), encoding="utf-8")
+    report = Engine(tiny_settings, fake_embedder).load()
+    assert report.action == "built"
+    assert report.reason.endswith("content does not match its checksum (edited by hand?)")
+
+
+def test_a_manifest_with_a_wrong_type_is_refused_even_with_a_matching_checksum(
+        tiny_settings: Settings, fake_embedder: FakeEmbedder) -> None:
+    from app.index.format import Manifest, content_checksum
+
+    engine = Engine(tiny_settings, fake_embedder)
+    engine.load()
+    data = json.loads(_manifest(engine).read_text(encoding="utf-8"))
+    del data["checksum"]
+    data["calibration"]["threshold"] = "0.5"
+    with pytest.raises(ValueError, match=r"calibration\.threshold: Input should be a valid number"):
+        Manifest.from_json(json.dumps({**data, "checksum": content_checksum(data)}))
+    data["calibration"]["threshold"] = 0.0  # would match everything
+    with pytest.raises(ValueError, match="its calibration holds numbers it cannot use"):
+        Manifest.from_json(json.dumps({**data, "checksum": content_checksum(data)}))
+
+
+def test_binary_bytes_in_current_are_rebuilt(tiny_settings: Settings,
+                                             fake_embedder: FakeEmbedder) -> None:
+    Engine(tiny_settings, fake_embedder).load()
+    (tiny_settings.index_dir / "CURRENT").write_bytes(b"\xff\xfe\x00garbage")
+    report = Engine(tiny_settings, fake_embedder).load()
+    assert report.action == "built"
+    assert report.reason.startswith(f"{tiny_settings.index_dir / 'CURRENT'} is unreadable")
+
+
+def test_a_corrupt_embedding_cache_is_set_aside_and_rebuilt(
+        tiny_settings: Settings, fake_embedder: FakeEmbedder) -> None:
+    Engine(tiny_settings, fake_embedder).load()
+    cache = tiny_settings.index_dir / "embedding-cache.sqlite3"
+    for suffix in ("-wal", "-shm"):
+        Path(f"{cache}{suffix}").unlink(missing_ok=True)
+    cache.write_bytes(b"this is not a database" * 100)
+    engine = Engine(tiny_settings, fake_embedder)
+    assert engine.load(force_rebuild=True).action == "built"
+    assert [p.name.startswith("embedding-cache.sqlite3.corrupt-")
+            for p in tiny_settings.index_dir.iterdir() if ".corrupt-" in p.name] == [True]
+    assert engine.ask("cancel my order please").best is not None
+
+
+def test_a_truncated_or_poisoned_cached_vector_is_encoded_again(tmp_path: Path) -> None:
+    import sqlite3
+
+    import numpy as np
+
+    from app.embedding.cache import EmbeddingCache
+
+    cache = EmbeddingCache(tmp_path / "cache.sqlite3")
+    embedder = FakeEmbedder()
+    first, fresh = cache.encode("space", 64, ["a b", "c d"], embedder.encode)
+    assert fresh == 2
+    with sqlite3.connect(tmp_path / "cache.sqlite3") as db:
+        rows = db.execute("SELECT key FROM vectors ORDER BY rowid").fetchall()
+        db.execute("UPDATE vectors SET vector = ? WHERE key = ?", (b"\0" * 12, rows[0][0]))
+        db.execute("UPDATE vectors SET vector = ? WHERE key = ?",
+                   (np.full(64, 0.5, dtype=np.float32).tobytes(), rows[1][0]))
+    again, fresh = cache.encode("space", 64, ["a b", "c d"], embedder.encode)
+    assert fresh == 2
+    assert np.array_equal(again, first)

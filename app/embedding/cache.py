@@ -1,18 +1,25 @@
 """A persistent cache of text embeddings, keyed by embedding space and text.
 
-A rebuild after editing one entry encodes only that entry's new texts.
+A rebuild after editing one entry encodes only that entry's new texts. The cache is only ever a
+shortcut: a cached vector of the wrong size or not of unit length is encoded again, and a file
+that is not a database is set aside (renamed, logged) and started afresh.
 """
 
 from __future__ import annotations
 
 import hashlib
+import logging
 import sqlite3
+import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import numpy as np
 
 from app.embedding.embedder import Vectors
+
+log = logging.getLogger("playbook.index")
+UNIT_TOLERANCE = 1e-3
 
 
 def _key(space: str, text: str) -> str:
@@ -40,6 +47,24 @@ class EmbeddingCache:
         encode: Callable[[Sequence[str]], Vectors],
     ) -> tuple[Vectors, int]:
         """Vectors for `texts`, encoding only those not cached. Returns (vectors, newly encoded)."""
+        try:
+            return self._encode(space, dimension, texts, encode)
+        except sqlite3.DatabaseError as exc:
+            aside = self._path.with_name(f"{self._path.name}.corrupt-{int(time.time())}")
+            log.warning("the embedding cache %s is unusable (%s); set aside as %s and rebuilt",
+                        self._path, exc, aside.name)
+            self._path.rename(aside)
+            for suffix in ("-wal", "-shm"):
+                Path(f"{self._path}{suffix}").unlink(missing_ok=True)
+            return self._encode(space, dimension, texts, encode)
+
+    def _encode(
+        self,
+        space: str,
+        dimension: int,
+        texts: Sequence[str],
+        encode: Callable[[Sequence[str]], Vectors],
+    ) -> tuple[Vectors, int]:
         keys = [_key(space, t) for t in texts]
         found: dict[str, bytes] = {}
         connection = self._connect()
@@ -51,6 +76,7 @@ class EmbeddingCache:
                 found.update(connection.execute(
                     f"SELECT key, vector FROM vectors WHERE key IN ({marks})", chunk
                 ).fetchall())
+            found = {k: v for k, v in found.items() if _usable(v, dimension)}
             missing = list(dict.fromkeys(t for t, k in zip(texts, keys, strict=True)
                                          if k not in found))
             if missing:
@@ -68,3 +94,11 @@ class EmbeddingCache:
         for i, key in enumerate(keys):
             out[i] = np.frombuffer(found[key], dtype=np.float32)
         return out, len(missing)
+
+
+def _usable(blob: bytes, dimension: int) -> bool:
+    """A cached vector of the right size and of unit length (every vector stored is normalised)."""
+    if not isinstance(blob, bytes) or len(blob) != dimension * 4:
+        return False
+    norm = float(np.linalg.norm(np.frombuffer(blob, dtype=np.float32)))
+    return abs(norm - 1.0) < UNIT_TOLERANCE

@@ -14,7 +14,9 @@ loading refuses any mismatch instead of guessing.
 
 from __future__ import annotations
 
+import hashlib
 import json
+import math
 import os
 import shutil
 import tempfile
@@ -27,6 +29,7 @@ from typing import Any
 import faiss
 import numpy as np
 import numpy.typing as npt
+from pydantic import TypeAdapter, ValidationError
 
 from app.embedding.embedder import Embedder
 from app.errors import IndexInvalid
@@ -82,14 +85,39 @@ class Manifest:
     head: str = "off"  # "fitted", "off", or "skipped: <why>"
 
     def to_json(self) -> str:
+        """The manifest, with a checksum of its own content: a hand edit (a calibration number,
+        the threshold) is caught on load like a changed vector file."""
         data = {**self.__dict__, "calibration": self.calibration.to_dict()}
-        return json.dumps(data, indent=2, sort_keys=True)
+        return json.dumps({**data, "checksum": content_checksum(data)}, indent=2, sort_keys=True)
 
     @classmethod
     def from_json(cls, text: str) -> Manifest:
+        """Parse and check: the checksum, every field's type (strictly: "0.5" is no number),
+        and that the numbers are usable. Raises ValueError saying what is wrong."""
         data = json.loads(text)
-        data["calibration"] = Calibration(**data["calibration"])
-        return cls(**data)
+        if not isinstance(data, dict):
+            raise ValueError("it is not a JSON object")
+        if data.pop("checksum", None) != content_checksum(data):
+            raise ValueError("its content does not match its checksum (edited by hand?)")
+        try:
+            manifest = _MANIFEST_SCHEMA.validate_json(json.dumps(data), strict=True)
+        except ValidationError as exc:
+            raise ValueError(str(exc).splitlines()[0] + ": " + "; ".join(
+                f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())) from None
+        calibration = manifest.calibration
+        numbers = (calibration.intercept, calibration.weight_score, calibration.weight_margin,
+                   calibration.ambiguity_margin, manifest.head_weight)
+        if not all(math.isfinite(n) for n in numbers) or not 0 < calibration.threshold < 1:
+            raise ValueError("its calibration holds numbers it cannot use")
+        return manifest
+
+
+_MANIFEST_SCHEMA: TypeAdapter[Manifest] = TypeAdapter(Manifest)
+
+
+def content_checksum(data: dict[str, Any]) -> str:
+    canonical = json.dumps(data, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
 
 
 @dataclass(frozen=True)
@@ -162,6 +190,10 @@ def load_index(index_dir: Path) -> LoadedIndex:
         build_id = (index_dir / CURRENT_FILE).read_text(encoding="utf-8").strip()
     except FileNotFoundError as exc:
         raise IndexInvalid(f"no index built yet in {index_dir}") from exc
+    except (UnicodeDecodeError, OSError) as exc:
+        raise IndexInvalid(f"{index_dir / CURRENT_FILE} is unreadable: {exc}") from exc
+    if not build_id or "/" in build_id or build_id.startswith("."):
+        raise IndexInvalid(f"{index_dir / CURRENT_FILE} names no build: {build_id[:80]!r}")
     path = index_dir / BUILDS_DIR / build_id
     try:
         manifest = Manifest.from_json((path / "manifest.json").read_text(encoding="utf-8"))
