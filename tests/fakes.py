@@ -9,14 +9,15 @@ import time
 import zlib
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 import uvicorn
 
-from app.config import PROJECT_ROOT
 from app.embedding.embedder import Vectors, normalize
 
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
 SEED_KNOWLEDGE = PROJECT_ROOT / "knowledge"
 SHARED = PROJECT_ROOT.parent / "shared"
 

@@ -158,3 +158,8 @@ def test_lint_warns_on_orphans_and_fails_on_shared_phrasings(
     assert broken.output.splitlines()[0].endswith(
         "playbook.yaml:11 [cancel-order] error: 'cancel my order please' is also a phrasing of entry "
         "'change-address' (fix: keep the phrasing on one entry only, or merge the two entries)")
+
+
+def test_version(run) -> None:  # type: ignore[no-untyped-def]
+    result = run("--version")
+    assert (result.exit_code, result.output) == (0, "playbook, version 0.1.0\n")

@@ -13,12 +13,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from app.config import PROJECT_ROOT, default_model_path
+from app.config import default_model_path
 from app.embedding.embedder import SentenceTransformerEmbedder, Vectors, model_identity
 from app.embedding.loader import load_onnx_embedder
 from app.embedding.onnx import OnnxEmbedder, SessionPool
 from app.embedding.onnx_export import export_onnx
 from app.errors import ModelError
+from tests.fakes import PROJECT_ROOT
 
 pytestmark = pytest.mark.model
 

@@ -63,6 +63,14 @@ def test_an_ambiguous_answer_never_shows_high_confidence() -> None:
     assert confidence_band(answer.confidence) == "medium"
 
 
+def test_no_card_of_a_vague_question_claims_more_than_its_share() -> None:
+    # Five cards contain every word of the question: none is answered, none claims over 1/5.
+    answer = to_answer("q", [Scored(A, 0.5, "t"), Scored(B, 0.49, "t")], CALIBRATION, 2,
+                       candidates=5)
+    assert (answer.matched, answer.ambiguous) == (False, True)
+    assert [round(m.confidence, 4) for m in answer.alternatives] == [0.2, 0.2]
+
+
 def test_nothing_to_rank() -> None:
     answer = to_answer("q", [], CALIBRATION, 3)
     assert (answer.matched, answer.best, answer.alternatives, answer.confidence) == (

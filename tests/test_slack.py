@@ -262,7 +262,7 @@ def test_requests_without_a_valid_current_signature_get_401_and_no_answer(
 def test_without_a_signing_secret_slack_is_disabled_and_says_so(
     tiny_settings: Settings, tiny_engine: Engine, caplog: pytest.LogCaptureFixture
 ) -> None:
-    with caplog.at_level(logging.WARNING, logger="playbook.slack"):
+    with caplog.at_level(logging.INFO, logger="playbook.slack"):
         client = TestClient(create_app(tiny_settings, tiny_engine))
     body = slash_body("update address on order")
 
@@ -273,7 +273,7 @@ def test_without_a_signing_secret_slack_is_disabled_and_says_so(
     assert (events.status_code, events.json()) == (503, DISABLED)
     assert [(r.name, r.levelname, r.getMessage()) for r in caplog.records
             if r.name == "playbook.slack"] == [
-        ("playbook.slack", "WARNING", "Slack is disabled: set PLAYBOOK_SLACK_SIGNING_SECRET")
+        ("playbook.slack", "INFO", "Slack is disabled: set PLAYBOOK_SLACK_SIGNING_SECRET")
     ]
 
 

@@ -175,3 +175,4 @@ def test_lint_suggests_a_condition_the_question_states_in_words(tiny_settings: S
         f"{playbook}:2 [change-address] info: the question names vendor 'Best Buy' but the card "
         "has no vendor condition (fix: add `conditions: {vendor: ...}` if the card applies only "
         "then)"]
+

@@ -29,6 +29,7 @@ class PlaybookGroup(click.Group):
 
 
 @click.group(cls=PlaybookGroup)
+@click.version_option(package_name="playbook-assistant", prog_name="playbook")
 @click.option("--knowledge-dir", type=click.Path(path_type=Path), default=None,
               help="Knowledge folder (default: PLAYBOOK_KNOWLEDGE_DIR or ./knowledge).")
 @click.option("--index-dir", type=click.Path(path_type=Path), default=None,

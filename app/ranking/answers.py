@@ -62,10 +62,12 @@ def to_answer(
     best = eligible[0]
     close = len(eligible) > 1 and best.score - eligible[1].score < calibration.ambiguity_margin
     ambiguous = close or candidates >= 2
-    ceiling = min(AMBIGUOUS_MAX if close else 1.0, 1.0 / candidates if candidates >= 2 else 1.0)
-    if best.confidence > ceiling:
-        best = replace(best, confidence=ceiling)
-        eligible[0] = best
+    if candidates >= 2:  # none of the cards it names can claim more than its share
+        share = 1.0 / candidates
+        eligible = [replace(m, confidence=min(m.confidence, share)) for m in eligible]
+    if close and eligible[0].confidence > AMBIGUOUS_MAX:
+        eligible[0] = replace(eligible[0], confidence=AMBIGUOUS_MAX)
+    best = eligible[0]
     if best.confidence >= calibration.threshold and candidates < 2:
         return Answer(question, True, best, ambiguous, tuple(eligible[1 : 1 + alternatives]),
                       tuple(ruled_out))

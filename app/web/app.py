@@ -61,7 +61,9 @@ def create_app(settings: Settings, engine: Engine) -> FastAPI:
 
     @app.get("/readyz", response_model=HealthOut,
              summary="Readiness: 503 while loading, or when the last reload failed and older "
-             "knowledge is being served", responses=error_responses(400, 413, 503))
+             "knowledge is being served", responses={
+                 **error_responses(400, 413),
+                 503: {"model": HealthOut, "description": "Not ready: loading, or degraded"}})
     def readyz(engine: EngineDep) -> HealthOut | JSONResponse:
         health = engine.health()
         if health["status"] != "ok":

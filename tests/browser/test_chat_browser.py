@@ -12,15 +12,15 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 
 import pytest
-from playwright.sync_api import Browser, BrowserContext, Page, expect, sync_playwright
+from playwright.sync_api import Browser, BrowserContext, Page, Route, expect, sync_playwright
 
-from app.config import PROJECT_ROOT, Settings
+from app.config import Settings
 from app.engine.engine import Engine
 from app.knowledge.playbook import load_knowledge, save_playbook
 from app.records import Entry, confidence_band
 from app.store.feedback import Feedback, FeedbackStore
 from app.web.app import create_app
-from tests.fakes import serve_in_thread
+from tests.fakes import PROJECT_ROOT, serve_in_thread
 
 pytestmark = [pytest.mark.browser, pytest.mark.model]
 
@@ -34,7 +34,6 @@ BEST_BUY_QUESTION = "cx wants to change the shipping addr on a best buy order"
 BEST_BUY_MACRO = "#SD - Too Late - Can't Change Shipping Address (RP)"
 BEST_BUY_SOURCE = "Customer is requesting change to shipping address and the vendor is best buy."
 OUT_OF_SCOPE = "what's the best pizza place near the office"
-AMBIGUOUS = "tracking not updated"
 REVIEW_QUESTION = "item arrived damaged what do i do"
 
 XSS_IMG = "<img src=x onerror=\"window.__xss='img'\">"
@@ -229,11 +228,18 @@ def test_an_answer_shows_what_its_card_applies_to(page: Page, live: Live) -> Non
 
 
 def test_an_ambiguous_answer_shows_both_candidates(page: Page, live: Live) -> None:
-    expected = live.engine.ask(AMBIGUOUS)
-    assert (expected.matched, expected.ambiguous) == (True, True)
+    # With the intent head, an answered question whose top two cards are within the ambiguity
+    # margin is rare (none of the ~500 labelled and written questions is one), so the server's
+    # real answer is marked ambiguous on its way to the page, as the engine would mark it.
+    def marked_ambiguous(route: Route) -> None:
+        body = route.fetch().json()
+        route.fulfill(json={**body, "ambiguous": True, "confidence": 0.79, "band": "medium"})
+
+    page.route("**/api/chat/ask", marked_ambiguous)
+    expected = live.engine.ask(BEST_BUY_QUESTION)
     assert expected.best is not None
 
-    ask(page, AMBIGUOUS)
+    ask(page, BEST_BUY_QUESTION)
 
     card = page.locator("#conversation .card--answer").last
     expect(card.locator(".matched")).to_have_text(f"Matched: {expected.best.entry.question}")

@@ -84,7 +84,7 @@ def install_slack(app: FastAPI, settings: Settings, clock: Clock | None = None) 
     secret = (settings.slack_signing_secret or "").strip()
     verifier = SignatureVerifier(secret, clock or Clock()) if secret else None
     if verifier is None:
-        log.warning(DISABLED)
+        log.info(DISABLED)  # teams without Slack need no warning on every start
     elif not settings.slack_bot_token:
         log.warning("PLAYBOOK_SLACK_BOT_TOKEN is not set: slash commands work, "
                     "mentions and direct messages get no reply")
