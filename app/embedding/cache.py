@@ -32,11 +32,27 @@ class EmbeddingCache:
         self._path = path
 
     def _connect(self) -> sqlite3.Connection:
+        try:
+            return self._open()
+        except sqlite3.DatabaseError as exc:
+            aside = self._path.with_name(f"{self._path.name}.corrupt-{int(time.time())}")
+            log.warning("the embedding cache %s is unusable (%s); set aside as %s and rebuilt",
+                        self._path, exc, aside.name)
+            self._path.rename(aside)
+            for suffix in ("-wal", "-shm"):
+                Path(f"{self._path}{suffix}").unlink(missing_ok=True)
+            return self._open()
+
+    def _open(self) -> sqlite3.Connection:
         connection = sqlite3.connect(self._path, timeout=30)
-        connection.execute("PRAGMA journal_mode=WAL")
-        connection.execute(
-            "CREATE TABLE IF NOT EXISTS vectors (key TEXT PRIMARY KEY, vector BLOB NOT NULL)"
-        )
+        try:
+            connection.execute("PRAGMA journal_mode=WAL")
+            connection.execute(
+                "CREATE TABLE IF NOT EXISTS vectors (key TEXT PRIMARY KEY, vector BLOB NOT NULL)"
+            )
+        except sqlite3.DatabaseError:
+            connection.close()
+            raise
         return connection
 
     def encode(
@@ -47,24 +63,6 @@ class EmbeddingCache:
         encode: Callable[[Sequence[str]], Vectors],
     ) -> tuple[Vectors, int]:
         """Vectors for `texts`, encoding only those not cached. Returns (vectors, newly encoded)."""
-        try:
-            return self._encode(space, dimension, texts, encode)
-        except sqlite3.DatabaseError as exc:
-            aside = self._path.with_name(f"{self._path.name}.corrupt-{int(time.time())}")
-            log.warning("the embedding cache %s is unusable (%s); set aside as %s and rebuilt",
-                        self._path, exc, aside.name)
-            self._path.rename(aside)
-            for suffix in ("-wal", "-shm"):
-                Path(f"{self._path}{suffix}").unlink(missing_ok=True)
-            return self._encode(space, dimension, texts, encode)
-
-    def _encode(
-        self,
-        space: str,
-        dimension: int,
-        texts: Sequence[str],
-        encode: Callable[[Sequence[str]], Vectors],
-    ) -> tuple[Vectors, int]:
         keys = [_key(space, t) for t in texts]
         found: dict[str, bytes] = {}
         connection = self._connect()
