@@ -16,7 +16,7 @@ from app.config import Settings
 from app.embedding.embedder import Embedder
 from app.embedding.loader import load_embedder
 from app.engine.question import clean_question
-from app.engine.windows import windows
+from app.engine.windows import surest_on_topic, windows
 from app.errors import (
     AlternateConflict,
     EntryNotFound,
@@ -46,10 +46,6 @@ from app.records import Answer, Entry, Match
 
 log = logging.getLogger("playbook.engine")
 
-# A window of a long message may answer with one of the whole message's top entries.
-TOPIC_ENTRIES = 1
-
-
 @dataclass(frozen=True)
 class _State:
     """Everything one answer needs, swapped as a whole so a request sees one consistent index."""
@@ -61,20 +57,6 @@ class _State:
     speller: Speller
     specificity: Specificity
     entries_by_id: dict[str, Entry]
-
-
-def _surest_on_topic(whole: Answer, parts: list[Answer]) -> Answer:
-    """A long message's surest window among those that answer with an entry the whole message
-    ranks near the top (a stray sentence about an address must not answer a message about a lost
-    package); the whole message's own answer when no window is surer."""
-    ranked = ([whole.best] if whole.best is not None else []) + list(whole.alternatives)
-    topic = {m.entry.id for m in ranked[:TOPIC_ENTRIES]}
-    best = whole
-    for part in parts:
-        top = part.best.entry.id if part.best is not None else None
-        if top in topic and (part.matched, part.confidence) > (best.matched, best.confidence):
-            best = part
-    return best
 
 
 @dataclass(frozen=True)
@@ -276,7 +258,7 @@ class Engine:
         whole, *parts_answers = [
             to_answer(text, state.ranker.rank(vector, alternatives + 1, tags), calibration,
                       alternatives, mentions, candidates) for vector in vectors]
-        return _surest_on_topic(whole, parts_answers)
+        return surest_on_topic(whole, parts_answers)
 
     def search(self, query: str, k: int = 5, tags: Collection[str] = ()) -> list[Match]:
         state = self._current()
