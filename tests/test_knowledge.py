@@ -65,6 +65,12 @@ def test_loads_entries_with_their_lines() -> None:
          "kb/playbook.yaml:2: missing or empty field 'question'"),
         ("entries:\n- {id: x, question: Q, answer: A}\n- {id: x, question: R, answer: B}\n",
          "kb/playbook.yaml:3: duplicate id 'x' (first used on line 2)"),
+        ("entries:\n- id: x\n  question: Q\n  answer: A\n  macro: #SD - No Price Match\n",
+         "kb/playbook.yaml:5: 'macro' starts with '#', which YAML reads as a comment, leaving it "
+         "empty; quote it: '#SD - No Price Match'"),
+        ("entries:\n- id: x\n  question: Q\n  answer: A\n  alternates:\n  - #quick one\n",
+         "kb/playbook.yaml:6: this list item starts with '#', which YAML reads as a comment, "
+         "leaving it empty; quote it: '#quick one'"),
         ("entries:\n- {id: x, question: Q, answer: A, alternate: [oops]}\n",
          "kb/playbook.yaml:2: unknown field(s) ['alternate']; allowed: ['alternates', 'answer', "
          "'conditions', 'id', 'macro', 'question', 'source', 'tags', 'variants']"),

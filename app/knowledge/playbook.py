@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
 from functools import cached_property
@@ -143,6 +144,7 @@ def parse_playbook_yaml(text: str, path: Path, slots: dict[str, Slot] | None = N
     name = display_path(path)
     if not text.strip():
         raise KnowledgeError(name, None, "the file is empty; expected 'entries:' with a list")
+    _refuse_values_that_are_comments(text, name)
     try:
         doc = yaml.load(text, Loader=_LineLoader)
     except yaml.MarkedYAMLError as exc:
@@ -172,6 +174,19 @@ def parse_playbook_yaml(text: str, path: Path, slots: dict[str, Slot] | None = N
     return KnowledgeBase(
         entries=tuple(entries), needs_review=review, path=path, entry_lines=lines
     )
+
+
+# `macro: #SD - No Price Match` is a YAML comment: the macro would silently be empty.
+_COMMENT_AS_VALUE = re.compile(r"^\s*(?:-\s+)?(?:(?P<key>question|answer|macro):\s+|-\s+)#")
+
+
+def _refuse_values_that_are_comments(text: str, name: str) -> None:
+    for number, line in enumerate(text.splitlines(), start=1):
+        if match := _COMMENT_AS_VALUE.match(line):
+            what = f"'{match['key']}'" if match["key"] else "this list item"
+            value = line[match.end() - 1 :].strip()
+            raise KnowledgeError(name, number, f"{what} starts with '#', which YAML reads as a "
+                                 f"comment, leaving it empty; quote it: '{value}'")
 
 
 def _parse_entry(raw: Any, file: str, slots: dict[str, Slot]) -> Entry:
