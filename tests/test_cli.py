@@ -163,3 +163,15 @@ def test_lint_warns_on_orphans_and_fails_on_shared_phrasings(
 def test_version(run) -> None:  # type: ignore[no-untyped-def]
     result = run("--version")
     assert (result.exit_code, result.output) == (0, "playbook, version 0.1.0\n")
+
+
+def test_ask_from_a_folder_without_knowledge_says_so_before_loading_the_model(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("PLAYBOOK_KNOWLEDGE_DIR", raising=False)
+    loaded: list[object] = []
+    result = CliRunner().invoke(main, ["ask", "cancel my order"],
+                                obj=lambda settings: loaded.append(settings))
+    assert (result.exit_code, result.output, loaded) == (
+        3, "error: knowledge: no such file or folder (run from the folder that holds knowledge/, "
+           "or pass --knowledge-dir or set PLAYBOOK_KNOWLEDGE_DIR)\n", [])

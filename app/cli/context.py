@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from app.config import Settings
+from app.errors import KnowledgeError
 
 if TYPE_CHECKING:
     from app.embedding.embedder import Embedder
@@ -33,10 +34,19 @@ class Context:
             self._embedder = self.make_embedder(self.settings)
         return self._embedder
 
+    def require_knowledge(self) -> None:
+        """Before the model loads (seconds): a clear error when there is no knowledge here."""
+        folder = self.settings.knowledge_dir
+        if not folder.exists():
+            raise KnowledgeError(str(folder), None, "no such file or folder (run from the folder "
+                                 "that holds knowledge/, or pass --knowledge-dir or set "
+                                 "PLAYBOOK_KNOWLEDGE_DIR)")
+
     def engine(self) -> Engine:
         """An engine over the configured knowledge, its index loaded (or built)."""
         from app.engine.engine import Engine
 
+        self.require_knowledge()
         engine = Engine(self.settings, self.embedder())
         engine.load()
         return engine

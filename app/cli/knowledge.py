@@ -35,6 +35,7 @@ def build(context: Context, force: bool) -> None:
     """Embed the knowledge into the index (only changed texts are encoded again)."""
     from app.engine.engine import Engine
 
+    context.require_knowledge()
     engine = Engine(context.settings, context.embedder())
     report = engine.load(force_rebuild=force, show_progress=True)
     verb = "built" if report.action == "built" else "up to date:"

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import math
 import re
+from functools import lru_cache
 
 from app.knowledge.conditions import GAP, Mention, Slot, norm
 from app.knowledge.quantities import COUNT_NUM, HOURS, NUM, UNIT, number, unit
@@ -54,14 +55,22 @@ def _words_pattern(text: str, between: str) -> str:
 
 
 def _choices(question: str, slot: Slot) -> list[tuple[int, Mention]]:
-    terms = sorted(((t, v) for v, aliases in slot.values.items() for t in (v, *aliases)),
-                   key=lambda term: -len(term[0]))
-    canonical = {norm(term): value for term, value in terms}
+    terms = tuple((t, v) for v, aliases in slot.values.items() for t in (v, *aliases))
+    pattern, canonical = _choice_pattern(terms, tuple(slot.match_case))
+    return [(m.start(), Mention(slot.name, canonical[norm(m[0])], m[0]))
+            for m in pattern.finditer(question)]
+
+
+@lru_cache(maxsize=64)
+def _choice_pattern(terms: tuple[tuple[str, str], ...],
+                    match_case: tuple[str, ...]) -> tuple[re.Pattern[str], dict[str, str]]:
+    """One compiled pattern per slot's values (built once: it is on every question's path)."""
+    longest_first = sorted(terms, key=lambda term: -len(term[0]))
+    canonical = {norm(term): value for term, value in longest_first}
     alternation = "|".join(
         f"(?-i:{_words_pattern(t, GAP)})|{_words_pattern(t, GAP)}(?={_VENDOR_CONTEXT})"
-        if v in slot.match_case else _words_pattern(t, GAP) for t, v in terms)
-    pattern = re.compile(rf"(?<![\w&])(?:{alternation})(?![\w&])", re.IGNORECASE)
-    return [(m.start(), Mention(slot.name, canonical[norm(m[0])], m[0])) for m in pattern.finditer(question)]
+        if v in match_case else _words_pattern(t, GAP) for t, v in longest_first)
+    return re.compile(rf"(?<![\w&])(?:{alternation})(?![\w&])", re.IGNORECASE), canonical
 
 
 def _durations(question: str, slot: Slot) -> list[tuple[int, Mention]]:
