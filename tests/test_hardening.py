@@ -190,3 +190,20 @@ def test_a_truncated_or_poisoned_cached_vector_is_encoded_again(tmp_path: Path) 
     again, fresh = cache.encode("space", 64, ["a b", "c d"], embedder.encode)
     assert fresh == 2
     assert np.array_equal(again, first)
+
+
+def test_a_replayed_slash_command_is_answered_and_logged_once(
+        tiny_settings: Settings, tiny_engine: Engine) -> None:
+    from tests.test_slack import form_headers, slash_body
+
+    settings = tiny_settings.model_copy(update={"slack_signing_secret": "test-signing-secret-1234"})
+    app = create_app(settings, tiny_engine)
+    client = TestClient(app)
+    body = slash_body("update address on order")
+    headers = form_headers(body)
+    replies = [client.post("/slack/command", content=body, headers=headers).json()
+               for _ in range(3)]
+    assert replies[0]["text"] != replies[1]["text"]
+    assert replies[1:] == [{"response_type": "ephemeral",
+                            "text": "This request was already received and answered."}] * 2
+    assert len(app.state.feedback_store.queries()) == 1

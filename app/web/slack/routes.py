@@ -11,7 +11,7 @@ import json
 import logging
 import time
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Annotated, Any, TypeGuard
 from urllib.parse import parse_qs, urlsplit
 
@@ -42,6 +42,9 @@ log = logging.getLogger("playbook.slack")
 
 DISABLED = "Slack is disabled: set PLAYBOOK_SLACK_SIGNING_SECRET"
 NOT_SIGNED = "the request does not carry a valid, current Slack signature"
+REPLAYED = "This request was already received and answered."
+# Signatures older than five minutes are refused anyway; remember them a little longer.
+REPLAY_WINDOW_SECONDS = 600.0
 SLACK_HOOKS_BASE = "https://hooks.slack.com/"
 WORKING = "Working on it: the playbook is loading. The answer will follow here shortly."
 TRY_AGAIN = "The playbook is loading; please ask again in a minute."
@@ -58,6 +61,8 @@ class SlackContext:
     settings: Settings
     verifier: SignatureVerifier | None
     seen_events: EventDeduper
+    seen_signatures: EventDeduper = field(
+        default_factory=lambda: EventDeduper(ttl_seconds=REPLAY_WINDOW_SECONDS))
 
 
 @dataclass(frozen=True)
@@ -123,7 +128,11 @@ router = APIRouter(prefix="/slack", include_in_schema=False)
 
 @router.post("/command")
 async def command(body: VerifiedBody, context: Context, engine: EngineDep, store: StoreDep,
-                  background: BackgroundTasks) -> Message:
+                  request: Request, background: BackgroundTasks) -> Message:
+    # A slash command carries no id; its signature is unique to one delivery, so one seen
+    # before is a replay: answered with a notice, neither asked nor logged again.
+    if not context.seen_signatures.first_time(request.headers.get("x-slack-signature", "")):
+        return ephemeral(notice_message(REPLAYED))
     slash = SlashCommand.from_form(body)
     question, public = split_public_keyword(question_from_slack(slash.text))
     if not question or question.casefold() == "help":
