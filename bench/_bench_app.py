@@ -3,7 +3,7 @@
 - BENCH_MODE=encode: the ONNX encoder alone (the floor: HTTP + one encode, no search);
 - BENCH_MODE=naive: sentence-transformers on torch + FAISS flat over the questions only.
 
-Run as `uvicorn --factory bench._bench_app:make_app`. The endpoints are `def`, as in app/web.py.
+Run as `uvicorn --factory bench._bench_app:make_app`. The endpoints are `def`, as in app/web/api.py.
 """
 
 from __future__ import annotations
