@@ -121,6 +121,7 @@ def test_the_rate_limit_is_per_client_and_spares_admin_routes(
     reloads = [first.post("/api/admin/reload", headers={"Authorization": f"Bearer {TOKEN}"})
                for _ in range(3)]
     assert [r.status_code for r in reloads] == [200, 200, 200]
-    limited = first.post("/api/feedback", json={"query_id": 1, "rating": "up"})
+    limited = first.post("/api/feedback",
+                         json={"query_id": 1, "rating": "up", "feedback_token": "0" * 32})
     assert (limited.status_code, limited.json()) == (
         429, {"detail": "too many requests: the limit is 2 a minute per client"})

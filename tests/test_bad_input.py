@@ -42,10 +42,11 @@ NOT_SIGNED = "the request does not carry a valid, current Slack signature"
 JSON_ROUTES = [
     ("/api/ask", {"question": "cancel my order please"}),
     ("/api/chat/ask", {"question": "cancel my order please"}),
-    ("/api/feedback", {"query_id": 1, "rating": "up"}),
+    ("/api/feedback", {"query_id": 1, "rating": "up", "feedback_token": "0" * 32}),
     ("/api/review/1/add", {"entry_id": "cancel-order"}),
 ]
 QUESTION_ROUTES = ["/api/ask", "/api/chat/ask"]
+PROOF = {"feedback_token": "0" * 32}
 POST_ROUTES = [path for path, _ in JSON_ROUTES] + [
     "/api/review/1/dismiss", "/api/admin/reload", "/slack/command", "/slack/events"]
 
@@ -268,19 +269,19 @@ def test_malformed_json_gets_a_clear_422(
     ("/api/chat/ask", {"question": {"text": "hi"}}, "question: Input should be a valid string"),
     ("/api/chat/ask", {"question": "hi", "top_k": 99},
      "top_k: Input should be less than or equal to 20"),
-    ("/api/feedback", {"query_id": "1", "rating": "up"},
+    ("/api/feedback", {"query_id": "1", "rating": "up", **PROOF},
      "query_id: Input should be a valid integer"),
-    ("/api/feedback", {"query_id": None, "rating": "up"},
+    ("/api/feedback", {"query_id": None, "rating": "up", **PROOF},
      "query_id: Input should be a valid integer"),
-    ("/api/feedback", {"query_id": 0, "rating": "up"},
+    ("/api/feedback", {"query_id": 0, "rating": "up", **PROOF},
      "query_id: Input should be greater than or equal to 1"),
-    ("/api/feedback", {"query_id": 2**53, "rating": "up"},
+    ("/api/feedback", {"query_id": 2**53, "rating": "up", **PROOF},
      "query_id: Input should be less than or equal to 9007199254740991"),
-    ("/api/feedback", {"query_id": 1, "rating": 1}, "rating: Input should be 'up' or 'down'"),
-    ("/api/feedback", {"query_id": 1}, "rating: Field required"),
-    ("/api/feedback", {"query_id": 1, "rating": "up", "none_of_these": "yes"},
+    ("/api/feedback", {"query_id": 1, "rating": 1, **PROOF}, "rating: Input should be 'up' or 'down'"),
+    ("/api/feedback", {"query_id": 1, "feedback_token": "a"}, "rating: Field required"),
+    ("/api/feedback", {"query_id": 1, "rating": "up", **PROOF, "none_of_these": "yes"},
      "none_of_these: Input should be a valid boolean"),
-    ("/api/feedback", {"query_id": 1, "rating": "up", "comment": "great"},
+    ("/api/feedback", {"query_id": 1, "rating": "up", **PROOF, "comment": "great"},
      "comment: Extra inputs are not permitted"),
     ("/api/review/1/add", {"entry_id": 7}, "entry_id: Input should be a valid string"),
     ("/api/review/1/add", {}, "entry_id: Field required"),
@@ -313,6 +314,7 @@ def test_bad_path_parameters_get_a_clear_4xx(
 
 def test_feedback_naming_an_unknown_entry_is_a_404(client: TestClient) -> None:
     refused(client.post("/api/feedback", json={"query_id": 1, "rating": "down",
+                                                "feedback_token": "0" * 32,
                                                 "picked_entry_id": "nope\x00"}),
             404, "no entry with id 'nope\\x00'")
 

@@ -4,13 +4,14 @@ import logging
 import re
 import sqlite3
 from pathlib import Path
+from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
 
 from app.config import Settings
 from app.engine.engine import Engine
-from app.store.feedback import FeedbackStore
+from app.store.feedback import Feedback, FeedbackStore
 from app.web.app import create_app
 from app.web.middleware.security_headers import CONTENT_SECURITY_POLICY
 from tests.fakes import FakeEmbedder
@@ -136,7 +137,10 @@ def test_dynamic_text_in_the_page_is_escaped(
 def test_chat_ask_answers_logs_and_returns_a_query_id(client: TestClient) -> None:
     response = client.post("/api/chat/ask", json={"question": "cancel my order please"})
     assert response.status_code == 200
-    assert response.json() == CANCEL_ANSWER
+    body = response.json()
+    token = body.pop("feedback_token")
+    assert body == CANCEL_ANSWER
+    assert re.fullmatch(r"[0-9a-f]{32}", token) and token == store_of(client).feedback_token(1)
     logged = store_of(client).query(1)
     assert (logged.question, logged.entry_id, logged.matched, logged.channel) == (
         "cancel my order please", "cancel-order", True, "web")
@@ -154,8 +158,14 @@ def test_chat_ask_no_match_is_its_own_state(client: TestClient) -> None:
                           "source_question": "What is our SLA for shipping most orders",
                           "answer": "3-5 business days", "macro": None, "confidence": 0.4563,
                           "band": "low", "applies_when": []}],
-        "query_id": 1,
+        "query_id": 1, "feedback_token": store_of(client).feedback_token(1),
     }
+
+
+def asked(client: TestClient, question: str = "cancel my order please") -> dict[str, Any]:
+    """Ask in the chat; the answer's feedback fields, to send feedback on it."""
+    answer = client.post("/api/chat/ask", json={"question": question}).json()
+    return {"query_id": answer["query_id"], "feedback_token": answer["feedback_token"]}
 
 
 def test_chat_ask_reports_a_bad_question_as_422(client: TestClient) -> None:
@@ -165,10 +175,10 @@ def test_chat_ask_reports_a_bad_question_as_422(client: TestClient) -> None:
 
 
 def test_thumbs_down_with_a_picked_entry_is_stored(client: TestClient) -> None:
-    client.post("/api/chat/ask", json={"question": "cancel my order please"})
+    proof = asked(client)
     body = {"query_id": 1, "rating": "down", "picked_entry_id": "change-address",
             "none_of_these": False}
-    response = client.post("/api/feedback", json=body)
+    response = client.post("/api/feedback", json={**body, **proof})
     assert (response.status_code, response.json()) == (200, body)
     feedback = store_of(client).query(1).feedback
     assert feedback is not None
@@ -185,17 +195,34 @@ def test_thumbs_down_with_a_picked_entry_is_stored(client: TestClient) -> None:
 ])
 def test_bad_feedback_is_refused_with_a_readable_detail(
         client: TestClient, body: dict[str, object], status: int, detail: str) -> None:
-    client.post("/api/chat/ask", json={"question": "cancel my order please"})
-    response = client.post("/api/feedback", json=body)
+    proof = asked(client)
+    response = client.post("/api/feedback", json={"feedback_token": proof["feedback_token"], **body})
     assert (response.status_code, response.json()) == (status, {"detail": detail})
+
+
+def test_feedback_needs_the_token_given_with_that_answer(client: TestClient) -> None:
+    mine = asked(client)
+    theirs = asked(client, "where is my package")
+    client.post("/api/feedback", json={**theirs, "rating": "down", "none_of_these": True})
+    unknown = {"detail": "no logged question with id 2 (query logging may be off, or the "
+               "question has expired)"}
+    for proof in ({**theirs, "feedback_token": mine["feedback_token"]},
+                  {**theirs, "feedback_token": "0" * 32}):
+        response = client.post("/api/feedback", json={**proof, "rating": "up"})
+        assert (response.status_code, response.json()) == (404, unknown)
+    missing = client.post("/api/feedback", json={"query_id": 2, "rating": "up"})
+    assert (missing.status_code, missing.json()) == (422, {"detail": "feedback_token: Field required"})
+    assert store_of(client).query(2).feedback == Feedback("down", None, True)
+    assert store_of(client).query(1).feedback is None
 
 
 def test_with_query_logging_off_answers_have_no_query_id(
         tiny_settings: Settings, tiny_engine: Engine) -> None:
     client = make_client(tiny_settings.model_copy(update={"log_queries": False}), tiny_engine)
     answer = client.post("/api/chat/ask", json={"question": "cancel my order please"}).json()
-    assert answer == {**CANCEL_ANSWER, "query_id": None}
-    response = client.post("/api/feedback", json={"query_id": 1, "rating": "up"})
+    assert answer == {**CANCEL_ANSWER, "query_id": None, "feedback_token": None}
+    response = client.post("/api/feedback",
+                           json={"query_id": 1, "rating": "up", "feedback_token": "0" * 32})
     assert response.status_code == 404
     assert store_of(client).queries() == []
 
@@ -209,41 +236,43 @@ def test_an_unusable_database_still_answers_but_refuses_feedback(
     client = make_client(tiny_settings.model_copy(update={"db_path": db_path}), tiny_engine)
     with caplog.at_level(logging.WARNING, logger="playbook.chat"):
         answer = client.post("/api/chat/ask", json={"question": "cancel my order please"})
-    assert (answer.status_code, answer.json()) == (200, {**CANCEL_ANSWER, "query_id": None})
+    assert (answer.status_code, answer.json()) == (200, {**CANCEL_ANSWER, "query_id": None,
+                                                           "feedback_token": None})
     assert [r.getMessage() for r in caplog.records if r.name == "playbook.chat"] == [
         f"question not logged, answering anyway: feedback not saved: cannot open {db_path}: "
         "File exists"]
-    response = client.post("/api/feedback", json={"query_id": 1, "rating": "up"})
+    response = client.post("/api/feedback",
+                           json={"query_id": 1, "rating": "up", "feedback_token": "0" * 32})
     assert (response.status_code, response.json()) == (
         503, {"detail": f"feedback not saved: cannot open {db_path}: File exists"})
 
 
 def test_a_read_only_database_answers_503_feedback_not_saved(
         client: TestClient, monkeypatch: pytest.MonkeyPatch) -> None:
-    client.post("/api/chat/ask", json={"question": "cancel my order please"})
+    proof = asked(client)
     store = store_of(client)
     monkeypatch.setattr(store, "_connect", lambda: sqlite3.connect(
         f"file:{store.path}?mode=ro", uri=True, isolation_level=None))
-    response = client.post("/api/feedback", json={"query_id": 1, "rating": "up"})
+    response = client.post("/api/feedback", json={"rating": "up", **proof})
     assert (response.status_code, response.json()) == (
         503, {"detail": "feedback not saved: attempt to write a readonly database"})
 
 
 def test_a_locked_database_answers_503_feedback_not_saved(client: TestClient) -> None:
-    client.post("/api/chat/ask", json={"question": "cancel my order please"})
+    proof = asked(client)
     store = store_of(client)
     store.busy_timeout = 0.05
     blocker = sqlite3.connect(store.path, isolation_level=None)
     blocker.execute("BEGIN EXCLUSIVE")
     try:
-        response = client.post("/api/feedback", json={"query_id": 1, "rating": "up"})
-        asked = client.post("/api/chat/ask", json={"question": "cancel my order please"})
+        response = client.post("/api/feedback", json={"rating": "up", **proof})
+        asked_again = client.post("/api/chat/ask", json={"question": "cancel my order please"})
     finally:
         blocker.execute("ROLLBACK")
         blocker.close()
     assert (response.status_code, response.json()) == (
         503, {"detail": "feedback not saved: database is locked"})
-    assert (asked.status_code, asked.json()["query_id"]) == (200, None)
+    assert (asked_again.status_code, asked_again.json()["query_id"]) == (200, None)
 
 
 # ------------------------------------------------------------------ review and admin token
@@ -286,8 +315,8 @@ def test_review_api_needs_the_right_bearer_token(client: TestClient,
 
 
 def test_review_queue_lists_feedback_and_no_match(client: TestClient) -> None:
-    client.post("/api/chat/ask", json={"question": "cancel my order please"})
-    client.post("/api/feedback", json={"query_id": 1, "rating": "down",
+    proof = asked(client)
+    client.post("/api/feedback", json={**proof, "rating": "down",
                                        "picked_entry_id": "change-address"})
     client.post("/api/chat/ask", json={"question": "shipping order"})
     response = client.get("/api/review", headers=bearer())

@@ -214,3 +214,18 @@ def test_an_unreachable_database_does_not_stop_the_store_from_opening(tmp_path: 
         store.log_query(matched(), "web")
     assert str(caught.value) == (
         f"feedback not saved: cannot open {blocker / 'feedback.sqlite3'}: File exists")
+
+
+def test_feedback_tokens_are_shared_by_every_process_on_one_database_and_no_other(
+        tmp_path: Path, store: FeedbackStore, clock: Clock) -> None:
+    query_id = store.log_query(matched(), "web")
+    assert query_id == 1
+    token = store.feedback_token(1)
+    other_worker = FeedbackStore(store.path, clock=clock)
+    assert other_worker.feedback_token(1) == token
+    assert other_worker.feedback_token(2) != token
+    assert FeedbackStore(tmp_path / "other.sqlite3", clock=clock).feedback_token(1) != token
+    with pytest.raises(QueryNotFound):
+        other_worker.record_feedback(1, Feedback("up"), token=other_worker.feedback_token(2))
+    other_worker.record_feedback(1, Feedback("up"), token=token)
+    assert store.query(1).feedback == Feedback("up")

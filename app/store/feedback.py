@@ -8,7 +8,10 @@ let several server processes share the file.
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import logging
+import secrets
 import sqlite3
 import threading
 import time
@@ -52,6 +55,10 @@ CREATE TABLE IF NOT EXISTS feedback (
     rating          TEXT    NOT NULL CHECK (rating IN ('up', 'down')),
     picked_entry_id TEXT,
     none_of_these   INTEGER NOT NULL DEFAULT 0 CHECK (none_of_these IN (0, 1))
+);
+CREATE TABLE IF NOT EXISTS store_keys (
+    name  TEXT PRIMARY KEY,
+    value TEXT NOT NULL
 );
 """
 
@@ -107,6 +114,7 @@ class FeedbackStore:
         self._write_lock = threading.Lock()
         self._schema_ready = False
         self._anchor: sqlite3.Connection | None = None
+        self._token_key = b""
         self._last_purge = float("-inf")
         try:
             self.purge_expired()
@@ -168,12 +176,18 @@ class FeedbackStore:
         try:
             connection.execute("PRAGMA journal_mode = WAL")
             connection.executescript(_SCHEMA)
+            # One random key per database, shared by every process that opens it.
+            connection.execute("INSERT OR IGNORE INTO store_keys (name, value) VALUES (?, ?)",
+                               ("feedback_token", secrets.token_hex(32)))
+            (key,) = connection.execute(
+                "SELECT value FROM store_keys WHERE name = 'feedback_token'").fetchone()
         except BaseException:
             connection.close()
             raise
         # Kept open and idle: closing the last connection to a WAL database checkpoints and
         # deletes the WAL file, which would make every per-operation close cost an fsync.
         self._anchor = connection
+        self._token_key = bytes.fromhex(key)
         self._schema_ready = True
 
     def close(self) -> None:
@@ -222,11 +236,24 @@ class FeedbackStore:
         assert query_id is not None
         return query_id
 
-    def record_feedback(self, query_id: int, feedback: Feedback) -> None:
-        """Store (or replace) the agent's verdict on one answer."""
+    def feedback_token(self, query_id: int) -> str:
+        """The proof that a caller was given this answer: sent with the answer, required with
+        feedback from the open network, so nobody can overwrite a verdict by guessing ids."""
+        if not self._schema_ready:
+            with self._connection(write=False):
+                pass
+        return hmac.new(self._token_key, str(query_id).encode(), hashlib.sha256).hexdigest()[:32]
+
+    def record_feedback(self, query_id: int, feedback: Feedback, *,
+                        token: str | None = None) -> None:
+        """Store (or replace) the agent's verdict on one answer. With a `token`, only when it
+        is that answer's feedback token; a wrong token reads exactly like an unknown id."""
         with self._connection(write=True) as connection:
             if connection.execute("SELECT 1 FROM queries WHERE id = ?",
                                   (query_id,)).fetchone() is None:
+                raise QueryNotFound(query_id)
+            if token is not None and not hmac.compare_digest(
+                    token.encode(), self.feedback_token(query_id).encode()):
                 raise QueryNotFound(query_id)
             connection.execute(
                 "INSERT INTO feedback (query_id, given_at, rating, picked_entry_id, none_of_these)"

@@ -32,16 +32,19 @@ class ChatAlternativeOut(AlternativeOut):
 class ChatAnswerOut(AnswerOut):
     band: str = Field(description="high / medium / low, from the calibrated confidence.")
     query_id: int | None = Field(description="Attach feedback to this; null when not logged.")
+    feedback_token: str | None = Field(
+        description="Send it back with feedback on this answer: it proves you were given it.")
     alternatives: list[ChatAlternativeOut]  # type: ignore[assignment]
 
     @classmethod
-    def build(cls, answer: Answer, query_id: int | None) -> ChatAnswerOut:
+    def build(cls, answer: Answer, query_id: int | None, token: str | None) -> ChatAnswerOut:
         plain = AnswerOut.from_answer(answer).model_dump()
         plain["alternatives"] = [
             ChatAlternativeOut(**alt, band=confidence_band(alt["confidence"]))
             for alt in plain["alternatives"]
         ]
-        return cls(**plain, band=confidence_band(plain["confidence"]), query_id=query_id)
+        return cls(**plain, band=confidence_band(plain["confidence"]), query_id=query_id,
+                   feedback_token=token)
 
 
 _NO_PICK = {"anyOf": [{"type": "null"}, {"const": ""}]}
@@ -55,7 +58,7 @@ FEEDBACK_RULES: dict[str, Any] = {"allOf": [
 ]}
 
 
-class FeedbackIn(BaseModel):
+class FeedbackOut(BaseModel):
     model_config = ConfigDict(**STRICT_BODY, json_schema_extra=FEEDBACK_RULES)
 
     query_id: WholeNumber = Field(ge=1, le=MAX_QUERY_ID)
@@ -64,8 +67,9 @@ class FeedbackIn(BaseModel):
     none_of_these: bool = Field(default=False, description="On 👎: no entry fits.")
 
 
-class FeedbackOut(FeedbackIn):
-    pass
+class FeedbackIn(FeedbackOut):
+    feedback_token: str = Field(min_length=1, max_length=64,
+                                description="The answer's feedback_token.")
 
 
 @router.post("/chat/ask", response_model=ChatAnswerOut,
@@ -77,7 +81,8 @@ async def chat_ask(body: AskRequest, engine: EngineDep, store: StoreDep,
         lambda: ask_and_log(engine, store, body.question, channel="web", top_k=body.top_k,
                             tags=body.tags or ()))
     note_answer(request.state, answer)
-    return ChatAnswerOut.build(answer, query_id)
+    token = store.feedback_token(query_id) if query_id is not None else None
+    return ChatAnswerOut.build(answer, query_id, token)
 
 
 @router.post("/feedback", response_model=FeedbackOut, summary="👍 / 👎 on one answer")
@@ -85,5 +90,5 @@ def feedback(body: FeedbackIn, engine: EngineDep, store: StoreDep) -> FeedbackOu
     if body.picked_entry_id is not None:
         engine.entry(body.picked_entry_id)  # 404 for an unknown entry
     store.record_feedback(body.query_id, Feedback(body.rating, body.picked_entry_id,
-                                                  body.none_of_these))
-    return FeedbackOut(**body.model_dump())
+                                                  body.none_of_these), token=body.feedback_token)
+    return FeedbackOut(**body.model_dump(exclude={"feedback_token"}))

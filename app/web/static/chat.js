@@ -227,7 +227,7 @@
 
     function send(body, thanks) {
       status.textContent = "Saving…";
-      return requestJSON("POST", "/api/feedback", Object.assign({ query_id: answer.query_id }, body))
+      return requestJSON("POST", "/api/feedback", Object.assign({ query_id: answer.query_id, feedback_token: answer.feedback_token }, body))
         .then(function () { status.textContent = thanks; })
         .catch(function (err) {
           status.textContent = "Not saved: " + err.message;
