@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import time
 from datetime import timedelta
 from pathlib import Path
 
@@ -64,6 +65,39 @@ def test_a_build_that_fails_outside_the_app_is_an_index_error(
         f"the index could not be built in {tiny_settings.index_dir}: "
         "OSError: [Errno 28] No space left on device")
     assert caught.value.exit_code == 5
+
+
+def test_a_reload_that_fails_on_a_full_disk_backs_off_then_heals(
+        tiny_settings: Settings, monkeypatch: pytest.MonkeyPatch) -> None:
+    settings = tiny_settings.model_copy(update={"watch_seconds": 0.5})
+    engine = Engine(settings, FakeEmbedder())
+    engine.load()
+    playbook = settings.knowledge_dir / "playbook.yaml"
+    playbook.write_text(playbook.read_text().replace(
+        "  - cancel my order please\n", "  - cancel my order please\n  - abort it\n"))
+
+    def disk_full(*args: object) -> None:
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr("app.index.format.faiss.write_index", disk_full)
+    clock = [1000.0]
+    monkeypatch.setattr("app.engine.engine.time.monotonic", lambda: clock[0])
+    engine._background_reload()  # the watcher noticed the edit; the build hits the full disk
+    assert engine.health()["status"] == "degraded"
+    assert engine.last_reload_error == (f"the index could not be built in {settings.index_dir}: "
+                                        "OSError: [Errno 28] No space left on device")
+    clock[0] += 1.5  # past the watch interval, before the 2 x 1 s back-off: no retry storm
+    assert engine.refresh_if_changed() is False
+    monkeypatch.undo()  # the disk has room again
+    monkeypatch.setattr("app.engine.engine.time.monotonic", lambda: clock[0])
+    clock[0] += 1.0
+    assert engine.refresh_if_changed() is True
+    deadline = time.perf_counter() + 10  # time.monotonic is the test's clock here
+    while engine.last_reload_error is not None or engine.busy:
+        assert time.perf_counter() < deadline, "did not heal"
+        time.sleep(0.02)
+    assert engine.health()["status"] == "ok"
+    assert "abort it" in engine.entry("cancel-order").alternates
 
 
 def test_a_deleted_feedback_database_is_recreated(tmp_path: Path) -> None:

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import sqlite3
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -8,6 +9,7 @@ from click.testing import CliRunner
 
 from app.cli.main import main
 from app.engine.engine import Engine
+from app.errors import AlternateConflict, FeedbackNotSaved
 from app.records import Answer, Entry, Match
 from app.store.feedback import Feedback, FeedbackStore
 from app.store.review_queue import ReviewGroup, ReviewItem, add_as_alternate, dismiss, review_groups
@@ -16,6 +18,7 @@ from app.store.review_queue import ReviewGroup, ReviewItem, add_as_alternate, di
 T0 = datetime.now(UTC).replace(microsecond=0) - timedelta(hours=1)
 CANCEL = Entry(id="cancel-order", question="Customer wants to cancel an order",
                answer="send #SD - Too Late to Cancel", macro="#SD - Too Late to Cancel")
+ENTRIES = (CANCEL,)
 
 
 class Clock:
@@ -54,7 +57,7 @@ def filled(store: FeedbackStore) -> FeedbackStore:
 
 
 def test_the_queue_groups_and_counts_open_questions(filled: FeedbackStore) -> None:
-    assert review_groups(filled) == [
+    assert review_groups(filled, ENTRIES) == [
         ReviewGroup("thumbs_down", "Thumbs down", (
             ReviewItem(query_id=5, question="change the addr", count=1, query_ids=(5,),
                        last_asked_at=T0 + timedelta(minutes=6), entry_id="cancel-order",
@@ -77,14 +80,14 @@ def test_the_queue_groups_and_counts_open_questions(filled: FeedbackStore) -> No
                        none_of_these=False),
         )),
     ]
-    assert [group.count for group in review_groups(filled)] == [1, 3, 1]
+    assert [group.count for group in review_groups(filled, ENTRIES)] == [1, 3, 1]
 
 
 def test_dismissing_resolves_every_asking_of_the_question(filled: FeedbackStore) -> None:
     assert dismiss(filled, 2) == (2, 4)
     assert [q.review_status for q in filled.queries()] == [
         "open", "dismissed", "open", "dismissed", "open", "open"]
-    no_match = review_groups(filled)[1]
+    no_match = review_groups(filled, ENTRIES)[1]
     assert [item.question for item in no_match.items] == ["tell me a joke"]
 
 
@@ -109,7 +112,48 @@ def test_adding_an_alternate_teaches_the_entry_and_clears_the_queue(
     assert (after.matched, after.best.entry.id if after.best else None) == (True, "shipping-sla")
     assert store.query(1).review_status == "added"
     assert store.query(1).added_to == "shipping-sla"
-    assert [group.count for group in review_groups(store)] == [0, 0, 0]
+    assert [group.count for group in review_groups(store, tiny_engine.entries())] == [0, 0, 0]
+
+
+def test_a_database_that_refuses_the_write_leaves_the_playbook_untouched(
+        store: FeedbackStore, tiny_engine: Engine, monkeypatch: pytest.MonkeyPatch) -> None:
+    query_id = store.log_query(tiny_engine.ask("shipping order"), "web")
+    assert query_id == 1
+    playbook = tiny_engine.settings.knowledge_dir / "playbook.yaml"
+    before = playbook.read_text(encoding="utf-8")
+    monkeypatch.setattr(store, "_connect", lambda: sqlite3.connect(
+        f"file:{store.path}?mode=ro", uri=True, isolation_level=None))
+    with pytest.raises(FeedbackNotSaved, match="attempt to write a readonly database"):
+        add_as_alternate(store, tiny_engine, 1, "shipping-sla", force=True)
+    assert playbook.read_text(encoding="utf-8") == before
+    assert "shipping order" not in tiny_engine.entry("shipping-sla").alternates
+
+
+def test_a_refused_alternate_leaves_the_question_open(
+        store: FeedbackStore, tiny_engine: Engine) -> None:
+    store.log_query(tiny_engine.ask("shipping order"), "web")
+    with pytest.raises(AlternateConflict):  # nearer the cancel card, and not forced
+        add_as_alternate(store, tiny_engine, 1, "shipping-sla")
+    assert (store.query(1).review_status, store.query(1).added_to) == ("open", None)
+
+
+def test_the_queue_heals_an_add_interrupted_on_either_side(
+        store: FeedbackStore, tiny_engine: Engine) -> None:
+    # Crash after the playbook write: the question is a phrasing, the queue still says open.
+    store.log_query(unmatched("How long does shipping take?"), "web")
+    # Crash after the queue write: the queue says added, the playbook never got it.
+    store.log_query(unmatched("tell me a joke"), "web")
+    store.set_review_status([2], "added", added_to="shipping-sla")
+    # A phrasing of the shipping card, but an agent's 👎 says the cancel card was right.
+    store.log_query(matched("delivery time for most orders", 0.95), "web")
+    store.record_feedback(3, Feedback("down", picked_entry_id="cancel-order"))
+
+    groups = review_groups(store, tiny_engine.entries())
+
+    assert [item.question for item in groups[0].items] == ["delivery time for most orders"]
+    assert [item.question for item in groups[1].items] == ["tell me a joke"]
+    assert [(q.review_status, q.added_to) for q in store.queries()] == [
+        ("added", "shipping-sla"), ("open", None), ("open", None)]
 
 
 # ------------------------------------------------------------------ CLI

@@ -7,6 +7,7 @@ import json
 import click
 
 from app.cli.context import Context
+from app.knowledge.playbook import load_knowledge
 from app.store import review_queue as queue
 from app.store.feedback import FeedbackStore
 
@@ -38,7 +39,9 @@ def review(ctx: click.Context, as_json: bool) -> None:
     if ctx.invoked_subcommand is not None:
         return
     context: Context = ctx.obj
-    groups = queue.review_groups(FeedbackStore.from_settings(context.settings))
+    context.require_knowledge()
+    knowledge = load_knowledge(context.settings.knowledge_dir)
+    groups = queue.review_groups(FeedbackStore.from_settings(context.settings), knowledge.entries)
     if as_json:
         click.echo(json.dumps([{"key": g.key, "title": g.title, "count": g.count,
                                 "items": [i.to_dict() for i in g.items]} for g in groups],

@@ -45,6 +45,10 @@ from app.ranking.specificity import Specificity
 from app.records import Answer, Entry, Match
 
 log = logging.getLogger("playbook.engine")
+# A reload that failed without any file changing (a full disk, say) is retried after 2, 4, 8 …
+# watch intervals, never more than this many seconds apart.
+RETRY_MAX_SECONDS = 300.0
+
 
 @dataclass(frozen=True)
 class _State:
@@ -79,6 +83,8 @@ class Engine:
         self._fingerprint: tuple[object, ...] = ()
         self._checked_at = 0.0
         self.last_reload_error: str | None = None
+        self._failures = 0
+        self._retry_at = 0.0
 
     @classmethod
     def open(cls, settings: Settings, embedder: Embedder | None = None) -> Engine:
@@ -212,13 +218,16 @@ class Engine:
     def refresh_if_changed(self) -> bool:
         """Pick up knowledge edits and index builds made by another process (another worker,
         `playbook build`, an editor): checked at most every `watch_seconds`, reloaded in the
-        background. A broken edit is logged and the last good index keeps serving."""
+        background. A failed reload is logged and reported by health(), the last good index
+        keeps serving, and it is retried when the files change again or, for a failure that
+        may pass (a full disk), after a back-off that doubles up to RETRY_MAX_SECONDS."""
         interval = self.settings.watch_seconds
         now = time.monotonic()
         if not interval or self.busy or now - self._checked_at < interval:
             return False
         self._checked_at = now
-        if self._files_fingerprint() == self._fingerprint:
+        changed = self._files_fingerprint() != self._fingerprint
+        if not changed and not (self.last_reload_error and now >= self._retry_at):
             return False
         threading.Thread(target=self._background_reload, name="playbook-reload",
                          daemon=True).start()
@@ -227,11 +236,17 @@ class Engine:
     def _background_reload(self) -> None:
         try:
             report = self.load()
+            self._failures = 0
             log.info("reloaded after a change on disk: %s %s", report.action, report.reason)
-        except PlaybookError as exc:
-            self.last_reload_error = str(exc)
-            self._fingerprint = self._files_fingerprint()  # don't retry until it changes again
-            log.error("knowledge change not applied, still serving the last good index: %s", exc)
+        except Exception as exc:  # a reload thread must never die silently
+            self.last_reload_error = str(exc) or type(exc).__name__
+            self._fingerprint = self._files_fingerprint()
+            self._failures += 1
+            delay = min(RETRY_MAX_SECONDS, max(1.0, self.settings.watch_seconds) * 2 ** self._failures)
+            self._retry_at = time.monotonic() + delay
+            log.error("knowledge change not applied, still serving the last good index "
+                      "(retrying in %.0f s, or when the files change): %s", delay,
+                      self.last_reload_error, exc_info=not isinstance(exc, PlaybookError))
 
     @property
     def ready(self) -> bool:

@@ -3,15 +3,19 @@ ways a knowledge manager resolves it (teach an entry the question, or dismiss it
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Literal
 
 from app.engine.engine import Engine, LoadReport
+from app.errors import FeedbackNotSaved
 from app.knowledge.text import question_key
-from app.records import confidence_band
+from app.records import Entry, confidence_band
 from app.store.feedback import FeedbackStore, LoggedQuery
+
+log = logging.getLogger("playbook.review")
 
 GroupKey = Literal["thumbs_down", "no_match", "low_confidence"]
 
@@ -79,10 +83,45 @@ def group_of(query: LoggedQuery) -> GroupKey | None:
     return None
 
 
-def review_groups(store: FeedbackStore) -> list[ReviewGroup]:
-    """The open questions in three groups, most-asked first (then most recent)."""
+def reconcile(store: FeedbackStore, entries: Iterable[Entry]) -> list[LoggedQuery]:
+    """Make the queue agree with the playbook, and return the open questions. An open question
+    that is already a card's phrasing is marked added to that card (unless an agent's 👎 says
+    another card is right); one marked added whose card no longer has it is reopened. This heals
+    a review add interrupted between the playbook and the queue (a crash, a database that
+    refused the write) in either order."""
+    covered = {question_key(text): entry.id for entry in entries
+               for text in (entry.question, *entry.alternates)}
+    still_open: list[LoggedQuery] = []
+    now_added: dict[str, list[int]] = {}
+    reopened: list[int] = []
+    for query in store.queries():
+        owner = covered.get(question_key(query.question))
+        if query.review_status == "open":
+            verdict = query.feedback
+            if verdict and verdict.rating == "down" and verdict.picked_entry_id != owner:
+                owner = None  # the agent says the card that has it is wrong: keep it in view
+            if owner is None:
+                still_open.append(query)
+            else:
+                now_added.setdefault(owner, []).append(query.id)
+        elif query.review_status == "added" and owner != query.added_to:
+            reopened.append(query.id)
+            still_open.append(query)
+    try:
+        for entry_id, ids in now_added.items():
+            store.set_review_status(ids, "added", added_to=entry_id)
+        if reopened:
+            store.set_review_status(reopened, "open")
+    except FeedbackNotSaved as exc:  # shown right anyway; written on a later look
+        log.warning("review queue not reconciled with the playbook: %s", exc)
+    return sorted(still_open, key=lambda query: query.id)
+
+
+def review_groups(store: FeedbackStore, entries: Iterable[Entry]) -> list[ReviewGroup]:
+    """The open questions the playbook does not already cover, in three groups, most-asked
+    first (then most recent)."""
     buckets: dict[GroupKey, dict[str, list[LoggedQuery]]] = {key: {} for key in GROUP_TITLES}
-    for query in store.queries(status="open"):
+    for query in reconcile(store, entries):
         key = group_of(query)
         if key is not None:
             buckets[key].setdefault(question_key(query.question), []).append(query)
@@ -118,11 +157,17 @@ def _with(query_id: int, ids: Iterable[int]) -> list[int]:
 
 def add_as_alternate(store: FeedbackStore, engine: Engine, query_id: int,
                      entry_id: str, force: bool = False) -> AddOutcome:
-    """Write the question into the entry's alternates; the engine rebuilds and swaps its index."""
+    """Write the question into the entry's alternates; the engine rebuilds and swaps its index.
+    The queue is marked first, so a database that cannot be written changes nothing; a failed
+    playbook write puts it back, and `reconcile` heals a crash in between."""
     query = store.query(query_id)
-    report = engine.add_alternate(entry_id, query.question, force=force)
     resolved = _with(query_id, _open_askings(store, query.question))
     store.set_review_status(resolved, "added", added_to=entry_id)
+    try:
+        report = engine.add_alternate(entry_id, query.question, force=force)
+    except BaseException:
+        store.set_review_status(resolved, "open")
+        raise
     return AddOutcome(entry_id, " ".join(query.question.split()), tuple(resolved), report)
 
 

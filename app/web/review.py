@@ -88,7 +88,7 @@ def review_queue(engine: EngineDep, store: StoreDep) -> ReviewOut:
                 **item.to_dict(), "entry_question": _question_of(engine, item.entry_id),
                 "picked_question": _question_of(engine, item.picked_entry_id)})
             for item in group.items])
-        for group in review.review_groups(store)
+        for group in review.review_groups(store, engine.entries())
     ]
     return ReviewOut(total=sum(g.count for g in groups), groups=groups)
 
