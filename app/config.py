@@ -82,6 +82,20 @@ class Settings(BaseSettings):
         default=None, description="Also deliver to response_urls under this base (tests only)."
     )
 
+    max_header_bytes: int = Field(
+        default=32_768, ge=1024, description="Largest request head (request line and headers); "
+        "a larger one gets 431.")
+    header_timeout_seconds: int = Field(
+        default=10, ge=1, description="Seconds a client has to send a request's headers, and "
+        "that an idle keep-alive connection stays open.")
+    max_connections: int = Field(
+        default=512, ge=1, description="Open connections and requests per server process; "
+        "more get 503 at once.")
+    forwarded_allow_ips: str = Field(
+        default="", description="Comma-separated proxy addresses (or *) whose X-Forwarded-For "
+        "and X-Forwarded-Proto are trusted; empty trusts none, so the client address is the "
+        "socket's.")
+
     rate_limit_per_minute: int = Field(
         default=0, ge=0, description="Per-client request limit on public routes (0 = off)."
     )

@@ -22,6 +22,7 @@ def serve(context: Context, host: str, port: int, workers: int | None) -> None:
     import uvicorn
 
     from app.web.middleware.request_log import configure_logging
+    from app.web.server import server_options
 
     settings = context.settings
     if workers is not None:
@@ -31,14 +32,14 @@ def serve(context: Context, host: str, port: int, workers: int | None) -> None:
 
         configure_logging()
         app = create_app(settings, Context(settings, context.make_embedder).engine())
-        uvicorn.run(app, host=host, port=port, log_level="info", access_log=False)
+        uvicorn.run(app, host=host, port=port, **server_options(settings))
         return
     # Each worker builds its own app from the environment; pass the CLI's folders along.
     os.environ["PLAYBOOK_KNOWLEDGE_DIR"] = str(settings.knowledge_dir)
     os.environ["PLAYBOOK_INDEX_DIR"] = str(settings.index_dir)
     os.environ["PLAYBOOK_WORKERS"] = str(settings.workers)  # each takes its share of the cores
-    uvicorn.run("app.web.main:make_app", factory=True, host=host, port=port, workers=settings.workers,
-                log_level="info", access_log=False)
+    uvicorn.run("app.web.main:make_app", factory=True, host=host, port=port,
+                workers=settings.workers, **server_options(settings))
 
 
 @click.command("reload")
