@@ -125,3 +125,48 @@ def test_the_rate_limit_is_per_client_and_spares_admin_routes(
                          json={"query_id": 1, "rating": "up", "feedback_token": "0" * 32})
     assert (limited.status_code, limited.json()) == (
         429, {"detail": "too many requests: the limit is 2 a minute per client"})
+
+
+# ------------------------------------------------------------------ the review page's session
+
+
+def test_the_review_page_holds_a_session_cookie_scripts_cannot_read(
+        tiny_settings: Settings, fake_embedder: FakeEmbedder) -> None:
+    client = _app(tiny_settings, fake_embedder, admin_token=TOKEN)
+    refused = client.post("/api/admin/session", json={"token": "guess"})
+    assert (refused.status_code, refused.json()) == (401, {"detail": "that admin token was not accepted"})
+    assert "set-cookie" not in refused.headers
+
+    opened = client.post("/api/admin/session", json={"token": TOKEN})
+    assert opened.status_code == 204
+    cookie = opened.headers["set-cookie"]
+    assert re.fullmatch(r"playbook_admin=\d+\.[0-9a-f]{64}; HttpOnly; Max-Age=43200; "
+                        r"Path=/api/; SameSite=strict", cookie), cookie
+    assert TOKEN not in cookie
+    admin = {"X-Playbook-Admin": "1"}
+    assert client.get("/api/admin/session").json() == {"active": True}
+    assert client.get("/api/review", headers=admin).status_code == 200
+    # Without the header (a cross-site form cannot add one) the cookie alone is not enough.
+    assert client.get("/api/review").status_code == 401
+
+    closed = client.delete("/api/admin/session")
+    assert closed.status_code == 204
+    assert client.get("/api/admin/session").json() == {"active": False}
+    assert client.get("/api/review", headers=admin).status_code == 401
+
+
+def test_a_session_cookie_dies_with_its_lifetime_or_a_new_token(
+        tiny_settings: Settings, fake_embedder: FakeEmbedder) -> None:
+    from app.web import admin_session
+
+    now = 1_800_000_000.0
+    cookie = admin_session.issue(TOKEN, clock=lambda: now)
+    assert admin_session.valid(cookie, TOKEN, clock=lambda: now + 3600)
+    assert not admin_session.valid(cookie, TOKEN, clock=lambda: now + 12 * 3600 + 1)
+    assert not admin_session.valid(cookie, "a-rotated-token", clock=lambda: now)
+    issued, _, signature = cookie.partition(".")
+    assert not admin_session.valid(f"{int(issued) + 1}.{signature}", TOKEN, clock=lambda: now)
+    assert not admin_session.valid("not-a-cookie", TOKEN, clock=lambda: now)
+    client = _app(tiny_settings, fake_embedder, admin_token=TOKEN)
+    client.cookies.set("playbook_admin", f"{issued}.{'0' * 64}", path="/api/")
+    assert client.get("/api/review", headers={"X-Playbook-Admin": "1"}).status_code == 401

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Depends
-from pydantic import BaseModel
+import hmac
 
-from app.web.deps import EngineDep, require_admin
-from app.web.schemas import error_responses
+from fastapi import APIRouter, Depends, HTTPException, Request, Response
+from pydantic import BaseModel, Field
+
+from app.web import admin_session
+from app.web.deps import ADMIN_DISABLED, EngineDep, SettingsDep, require_admin
+from app.web.schemas import STRICT_BODY, error_responses
 
 
 class ReloadOut(BaseModel):
@@ -18,8 +21,54 @@ class ReloadOut(BaseModel):
     knowledge_hash: str
 
 
+class SessionIn(BaseModel):
+    model_config = STRICT_BODY
+
+    token: str = Field(min_length=1, max_length=1024, description="PLAYBOOK_ADMIN_TOKEN.")
+
+
 router = APIRouter(prefix="/api/admin", dependencies=[Depends(require_admin)],
                    responses=error_responses(400, 401, 413, 422, 503))
+# Opening a session is how a browser proves it has the token, so it is not behind the guard.
+session_router = APIRouter(prefix="/api/admin/session",
+                           responses=error_responses(400, 401, 413, 422, 503))
+
+
+@session_router.post("", status_code=204, response_class=Response,
+                     summary="Exchange the admin token for an HttpOnly session cookie (the "
+                     "review page); later requests send the cookie and an X-Playbook-Admin header")
+def open_session(body: SessionIn, settings: SettingsDep, request: Request) -> Response:
+    expected = settings.admin_token
+    if not expected:
+        raise HTTPException(503, ADMIN_DISABLED)
+    if not hmac.compare_digest(body.token.strip().encode(), expected.encode()):
+        raise HTTPException(401, "that admin token was not accepted")
+    response = Response(status_code=204)
+    response.set_cookie(admin_session.COOKIE, admin_session.issue(expected),
+                        max_age=admin_session.LIFETIME_SECONDS, path="/api/", httponly=True,
+                        samesite="strict", secure=request.url.scheme == "https")
+    return response
+
+
+class SessionOut(BaseModel):
+    active: bool = Field(description="Whether this browser holds a live admin session.")
+
+
+@session_router.get("", response_model=SessionOut,
+                    summary="Whether the caller's session cookie is live (the review page asks on "
+                    "load; the cookie itself is invisible to scripts)")
+def session_state(settings: SettingsDep, request: Request) -> SessionOut:
+    cookie = request.cookies.get(admin_session.COOKIE)
+    return SessionOut(active=bool(settings.admin_token and cookie
+                                  and admin_session.valid(cookie, settings.admin_token)))
+
+
+@session_router.delete("", status_code=204, response_class=Response,
+                       summary="End the review page's session")
+def close_session() -> Response:
+    response = Response(status_code=204)
+    response.delete_cookie(admin_session.COOKIE, path="/api/", httponly=True, samesite="strict")
+    return response
 
 
 @router.post("/reload", response_model=ReloadOut, summary="Reload the knowledge and swap the index")

@@ -18,7 +18,10 @@ from app.web.errors import install_error_handlers
 from app.web.middleware.change_watch import ChangeWatchMiddleware
 from app.web.middleware.rate_limit import RateLimitMiddleware
 from app.web.middleware.request_log import RequestLogMiddleware
-from app.web.middleware.security_headers import SecurityHeadersMiddleware
+from app.web.middleware.security_headers import (
+    DOCS_CONTENT_SECURITY_POLICY,
+    SecurityHeadersMiddleware,
+)
 from app.web.pages import STATIC_DIR
 from app.web.schemas import QUESTION_PATTERN, HealthOut, error_responses
 from app.web.slack.routes import install_slack
@@ -40,6 +43,7 @@ def create_app(settings: Settings, engine: Engine) -> FastAPI:
     app = FastAPI(title="Playbook Assistant", version="0.1.0",
                   description="Answers support agents from the playbook, locally.",
                   max_body_size=settings.max_body_bytes,
+                  docs_url=None, redoc_url=None,  # /docs is app.web.pages', from vendored files
                   dependencies=[Depends(require_utf8_url)])
     app.state.settings = settings
     app.state.engine = engine
@@ -77,16 +81,15 @@ def create_app(settings: Settings, engine: Engine) -> FastAPI:
 
     app.state.feedback_store = FeedbackStore.from_settings(settings)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
-    for router in (pages.router, api.router, chat.router, review.router, admin.router):
+    for router in (pages.router, api.router, chat.router, review.router, admin.router,
+                   admin.session_router):
         app.include_router(router)
     install_slack(app, settings)
     # The middleware added last runs first: each request is logged, given the security headers
     # (a 429 too), then rate-limited.
     if settings.rate_limit_per_minute:
         app.add_middleware(RateLimitMiddleware, per_minute=settings.rate_limit_per_minute)
-    docs = {path for path in (app.docs_url, app.redoc_url, app.swagger_ui_oauth2_redirect_url)
-            if path}
-    app.add_middleware(SecurityHeadersMiddleware, csp_exempt=docs)
+    app.add_middleware(SecurityHeadersMiddleware, policies={"/docs": DOCS_CONTENT_SECURITY_POLICY})
     app.add_middleware(ChangeWatchMiddleware, engine=engine)
     app.add_middleware(RequestLogMiddleware)
     return app

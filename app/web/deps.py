@@ -16,6 +16,7 @@ from fastapi import Path as PathParam
 from app.config import Settings
 from app.engine.engine import Engine
 from app.store.feedback import FeedbackStore
+from app.web import admin_session
 
 ADMIN_DISABLED = "admin actions are disabled: set PLAYBOOK_ADMIN_TOKEN"
 # The largest integer every JSON client (and float comparison) holds exactly; it keeps ids far
@@ -51,16 +52,22 @@ async def require_utf8_url(request: Request) -> None:
 
 async def require_admin(request: Request,
                         authorization: Annotated[str | None, Header()] = None) -> None:
-    """Admin routes need `Authorization: Bearer <PLAYBOOK_ADMIN_TOKEN>`, compared in constant
-    time; with no token configured they are off."""
+    """Admin routes need `Authorization: Bearer <PLAYBOOK_ADMIN_TOKEN>` (compared in constant
+    time), or the review page's session cookie with its header; with no token configured they
+    are off."""
     expected = (await get_settings(request)).admin_token
     if not expected:
         raise HTTPException(503, ADMIN_DISABLED)
     scheme, _, given = (authorization or "").partition(" ")
-    if scheme.lower() != "bearer" or not hmac.compare_digest(given.strip().encode(),
-                                                             expected.encode()):
-        raise HTTPException(401, "a valid admin token is required (Authorization: Bearer ...)",
-                            headers={"WWW-Authenticate": "Bearer"})
+    if scheme.lower() == "bearer" and hmac.compare_digest(given.strip().encode(),
+                                                          expected.encode()):
+        return
+    cookie = request.cookies.get(admin_session.COOKIE)
+    if (authorization is None and cookie and admin_session.CSRF_HEADER in request.headers
+            and admin_session.valid(cookie, expected)):
+        return
+    raise HTTPException(401, "a valid admin token is required (Authorization: Bearer ...)",
+                        headers={"WWW-Authenticate": "Bearer"})
 
 
 EngineDep = Annotated[Engine, Depends(get_engine)]

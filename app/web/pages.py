@@ -46,3 +46,9 @@ def review_page(request: Request, settings: SettingsDep) -> HTMLResponse:
                                           status_code=503)
     return TEMPLATES.TemplateResponse(request, "review.html",
                                       {"page": "review", "enabled": True, "message": ""})
+
+
+@router.get("/docs", response_class=HTMLResponse)
+def api_docs(request: Request) -> HTMLResponse:
+    """Swagger UI over /openapi.json, from the vendored copy in static/vendor."""
+    return TEMPLATES.TemplateResponse(request, "docs.html", {})

@@ -346,6 +346,32 @@ def test_wrong_token_is_refused_on_the_review_page(page: Page, live: Live,
     problems.clear()
 
 
+def test_the_review_session_survives_a_reload_and_no_script_can_read_it(
+        page: Page, live: Live) -> None:
+    unlock_review(page, live)
+    storage = page.evaluate("[document.cookie, JSON.stringify(sessionStorage), "
+                            "JSON.stringify(localStorage)]")
+    assert storage == ["", "{}", "{}"]
+    page.reload()
+    expect(page.locator("#queue .group")).to_have_count(3)
+    page.click("#lock")
+    expect(page.locator("#token-form")).to_be_visible()
+    page.reload()
+    expect(page.locator("#token-form")).to_be_visible()
+    expect(page.locator("#queue .group")).to_have_count(0)
+
+
+def test_the_api_docs_render_from_the_apps_own_files(page: Page, live: Live) -> None:
+    outside: list[str] = []
+    page.on("request", lambda r: outside.append(r.url)
+            if not r.url.startswith((live.url, "data:")) else None)
+    page.goto(live.url + "/docs")
+    expect(page.locator(".opblock-summary-path", has_text="/api/ask")).to_have_count(1)
+    expect(page.locator(".opblock").first).to_be_visible()
+    assert outside == []
+    screenshot(page, "api-docs.png")
+
+
 def test_thumbs_down_pick_then_add_alternate_teaches_the_entry(page: Page, live: Live) -> None:
     before = live.engine.ask(REVIEW_QUESTION)
     right = before.alternatives[0].entry

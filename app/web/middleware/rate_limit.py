@@ -9,7 +9,9 @@ from collections import defaultdict, deque
 
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-LIMITED_PREFIXES = ("/api/ask", "/api/search", "/api/chat", "/api/feedback", "/api/entries")
+# Token guesses at /api/admin/session spend the same budget as questions.
+LIMITED_PREFIXES = ("/api/ask", "/api/search", "/api/chat", "/api/feedback", "/api/entries",
+                    "/api/admin/session")
 
 
 class RateLimitMiddleware:

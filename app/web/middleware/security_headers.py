@@ -3,7 +3,7 @@ from other origins), no MIME sniffing, no referrer."""
 
 from __future__ import annotations
 
-from collections.abc import Collection
+from collections.abc import Mapping
 
 from starlette.datastructures import MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -12,8 +12,10 @@ CONTENT_SECURITY_POLICY = (
     "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
     "frame-ancestors 'none'; base-uri 'none'; form-action 'self'"
 )
+# The API docs: Swagger UI sets style attributes; scripts stay the app's own.
+DOCS_CONTENT_SECURITY_POLICY = CONTENT_SECURITY_POLICY.replace(
+    "style-src 'self'", "style-src 'self' 'unsafe-inline'")
 SECURITY_HEADERS = {
-    "Content-Security-Policy": CONTENT_SECURITY_POLICY,
     "X-Content-Type-Options": "nosniff",
     "Referrer-Policy": "no-referrer",
 }
@@ -21,27 +23,24 @@ SECURITY_HEADERS = {
 
 class SecurityHeadersMiddleware:
     """Pure ASGI (not BaseHTTPMiddleware), so streaming and background tasks are untouched.
+    `policies` gives some paths their own Content-Security-Policy."""
 
-    `csp_exempt` paths (FastAPI's /docs and /redoc, which load Swagger from a CDN with inline
-    script) get every header except the Content-Security-Policy.
-    """
-
-    def __init__(self, app: ASGIApp, csp_exempt: Collection[str] = ()) -> None:
+    def __init__(self, app: ASGIApp, policies: Mapping[str, str] | None = None) -> None:
         self.app = app
-        self.csp_exempt = frozenset(csp_exempt)
+        self.policies = dict(policies or {})
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        exempt = scope["path"] in self.csp_exempt
+        policy = self.policies.get(scope["path"], CONTENT_SECURITY_POLICY)
 
         async def send_with_headers(message: Message) -> None:
             if message["type"] == "http.response.start":
                 headers = MutableHeaders(scope=message)
                 for name, value in SECURITY_HEADERS.items():
-                    if not (exempt and name == "Content-Security-Policy"):
-                        headers.setdefault(name, value)
+                    headers.setdefault(name, value)
+                headers.setdefault("Content-Security-Policy", policy)
             await send(message)
 
         await self.app(scope, receive, send_with_headers)

@@ -1,9 +1,9 @@
-// The review page: unlock with the admin token (kept in sessionStorage), list the queue, resolve.
+// The review page: unlock with the admin token (exchanged for an HttpOnly session cookie that no
+// script can read), list the queue, resolve.
 "use strict";
 
 (function () {
   const { el, requestJSON, percent } = window.Playbook;
-  const TOKEN_KEY = "playbook-admin-token";
   const tokenForm = document.getElementById("token-form");
   const tokenInput = document.getElementById("token");
   const toolbar = document.getElementById("review-toolbar");
@@ -11,10 +11,8 @@
   const queue = document.getElementById("queue");
   let entries = [];
 
-  function token() { return window.sessionStorage.getItem(TOKEN_KEY); }
-
   function admin(method, url, body) {
-    return requestJSON(method, url, body, { Authorization: "Bearer " + token() });
+    return requestJSON(method, url, body, { "X-Playbook-Admin": "1" });
   }
 
   function setStatus(text, isError) {
@@ -23,7 +21,6 @@
   }
 
   function lock(message) {
-    window.sessionStorage.removeItem(TOKEN_KEY);
     queue.replaceChildren();
     toolbar.hidden = true;
     tokenForm.hidden = false;
@@ -135,7 +132,7 @@
 
   function failed(err) {
     if (err.status === 401) {
-      lock("That token was not accepted.");
+      lock("The session has ended: unlock again.");
     } else {
       setStatus(err.message, true);
     }
@@ -156,15 +153,26 @@
     }
   }
 
-  tokenForm.addEventListener("submit", function (event) {
+  tokenForm.addEventListener("submit", async function (event) {
     event.preventDefault();
     const value = tokenInput.value.trim();
     if (!value) return;
-    window.sessionStorage.setItem(TOKEN_KEY, value);
+    try {
+      await requestJSON("POST", "/api/admin/session", { token: value });
+    } catch (err) {
+      lock(err.status === 401 ? "That token was not accepted." : err.message);
+      return;
+    }
     load(true);
   });
   document.getElementById("refresh").addEventListener("click", function () { load(true); });
-  document.getElementById("lock").addEventListener("click", function () { lock("Locked."); });
+  document.getElementById("lock").addEventListener("click", function () {
+    requestJSON("DELETE", "/api/admin/session").catch(function () { /* locked locally anyway */ });
+    lock("Locked.");
+  });
 
-  if (token()) load(true); else tokenInput.focus();
+  // A session from earlier, if any (the cookie itself is invisible to scripts).
+  requestJSON("GET", "/api/admin/session").then(function (session) {
+    if (session.active) load(true); else tokenInput.focus();
+  }, function () { tokenInput.focus(); });
 })();
