@@ -23,6 +23,7 @@ from app.config import Settings
 from app.embedding.embedder import Embedder
 from app.engine.engine import Engine
 from app.records import Answer, Entry, Match
+from app.store.feedback import Feedback
 from app.web.app import create_app
 from app.web.slack.blocks import answer_message, question_from_slack, split_public_keyword
 from app.web.slack.routes import EventDeduper, allowed_response_url
@@ -100,13 +101,32 @@ def context(text: str) -> dict[str, Any]:
     return {"type": "context", "elements": [{"type": "mrkdwn", "text": text}]}
 
 
-CHANGE_ADDRESS_BLOCKS = [  # the answer is the macro itself, so it is shown once
+def asked(question: str) -> dict[str, Any]:
+    return context(f"You asked: “{question}”")
+
+
+def button(label: str, action_id: str, **value: object) -> dict[str, Any]:
+    return {"type": "button", "text": {"type": "plain_text", "text": label, "emoji": True},
+            "action_id": action_id, "value": json.dumps(value, separators=(",", ":"))}
+
+
+def actions(q: int, t: str, share: bool = True, **up: object) -> dict[str, Any]:
+    return {"type": "actions", "elements": [
+        button("👍 Right", "feedback_up", q=q, t=t, **up),
+        button("👎 Wrong", "feedback_down", q=q, t=t),
+        *([button("Share in channel", "share", q=q, t=t)] if share else [])]}
+
+
+def token_of(client: TestClient, query_id: int) -> str:
+    token: str = client.app.state.feedback_store.feedback_token(query_id)  # type: ignore[attr-defined]
+    return token
+
+
+# The answer is the macro itself, so it is shown once; the other cards are at 0 %: left out.
+CHANGE_ADDRESS_BLOCKS = [
+    asked("update address on order"),
     section(f"*Macro to send*\n```{MACRO}```"),
     context("Matched “Customer wants to change the shipping address” · confidence 100% (high)"),
-    section("*Also possible*\n"
-            "• “Customer wants to cancel an order” → `#SD - Too Late to Cancel` · "
-            "confidence 0% (low)\n"
-            "• “What is our SLA for shipping most orders” · confidence 0% (low)"),
 ]
 CHANGE_ADDRESS = {"text": MACRO, "blocks": CHANGE_ADDRESS_BLOCKS}
 
@@ -230,7 +250,7 @@ def test_slacks_documented_request_is_answered_with_help_at_its_own_time(
     }
 
 
-@pytest.mark.parametrize("route", ["/slack/command", "/slack/events"])
+@pytest.mark.parametrize("route", ["/slack/command", "/slack/events", "/slack/interactions"])
 @pytest.mark.parametrize("case", ["unsigned", "wrong secret", "tampered body", "6 minutes old",
                                   "timestamp not a number"])
 def test_requests_without_a_valid_current_signature_get_401_and_no_answer(
@@ -238,6 +258,9 @@ def test_requests_without_a_valid_current_signature_get_401_and_no_answer(
 ) -> None:
     if route == "/slack/command":
         body = slash_body("update address on order")
+    elif route == "/slack/interactions":
+        body = press_body("feedback_up", f"{receiver.url}commands/1", q=1, t="a" * 32,
+                          e="change-address")
     else:
         body = json.dumps({"type": "url_verification", "challenge": "c-123"}).encode()
     sent = body
@@ -285,9 +308,10 @@ def test_slack_routes_stay_out_of_the_api_schema(client: TestClient) -> None:
 # ------------------------------------------------------------------ slash command
 
 
-def test_a_matched_question_gets_the_answer_card(client: TestClient) -> None:
-    assert ask(client, "update address on order") == {"response_type": "ephemeral",
-                                                      **CHANGE_ADDRESS}
+def test_a_matched_question_gets_the_answer_card_with_its_buttons(client: TestClient) -> None:
+    assert ask(client, "update address on order") == {
+        "response_type": "ephemeral", "text": MACRO,
+        "blocks": [*CHANGE_ADDRESS_BLOCKS, actions(1, token_of(client, 1))]}
 
 
 def test_slack_questions_are_logged_for_review(client: TestClient) -> None:
@@ -297,21 +321,43 @@ def test_slack_questions_are_logged_for_review(client: TestClient) -> None:
         ("update address on order", "change-address", True, "slack")]
 
 
+SLA_CONFIDENCE, CANCEL_CONFIDENCE, ADDRESS_CONFIDENCE = 0.1235, 0.0148, 0.0
+
+
 def test_a_question_without_a_confident_match_says_so_and_suggests(client: TestClient) -> None:
-    assert ask(client, "the weather &lt;today&gt; please") == {
+    reply = ask(client, "the weather &lt;today&gt; please")
+    token = token_of(client, 1)
+    answer = client.app.state.engine.ask("the weather <today> please")  # type: ignore[attr-defined]
+    assert [(m.entry.id, round(m.confidence, 4)) for m in answer.alternatives] == [
+        ("shipping-sla", SLA_CONFIDENCE), ("cancel-order", CANCEL_CONFIDENCE),
+        ("change-address", ADDRESS_CONFIDENCE)]
+
+    def show(text: str, entry_id: str, confidence: float) -> dict[str, Any]:
+        return {**section(text), "accessory": button("Show", "show_alternative", q=1, t=token,
+                                                     e=entry_id, c=confidence)}
+
+    assert reply == {
         "response_type": "ephemeral",
         "text": "No confident match in the playbook.",
         "blocks": [
             section("*No confident match* in the playbook for “the weather &lt;today&gt; "
                     "please”."),
-            section("*Closest entries* (check before using)\n"
-                    "• “What is our SLA for shipping most orders” · confidence 12% (low)\n"
-                    "• “Customer wants to cancel an order” → `#SD - Too Late to Cancel` · "
-                    "confidence 1% (low)\n"
-                    "• “Customer wants to change the shipping address” → `" + MACRO + "` · "
-                    "confidence 0% (low)"),
+            section("*Closest entries* (check before using)"),
+            show("• “What is our SLA for shipping most orders” · confidence 12% (low)\n"
+                 "3-5 business days", "shipping-sla", SLA_CONFIDENCE),
+            show("• “Customer wants to cancel an order” · confidence 1% (low)\n"
+                 "send #SD - Too Late to Cancel\nMacro: `#SD - Too Late to Cancel`",
+                 "cancel-order", CANCEL_CONFIDENCE),
+            show("• “Customer wants to change the shipping address” · confidence 0% (low)\n"
+                 f"Macro: `{MACRO}`", "change-address", ADDRESS_CONFIDENCE),
+            actions(1, token),
         ],
     }
+    public = ask(client, "public the weather &lt;today&gt; please")
+    assert public["blocks"][1:] == [  # in the channel, only what is likely; no buttons
+        section("*Closest entries* (check before using)"),
+        section("• “What is our SLA for shipping most orders” · confidence 12% (low)\n"
+                "3-5 business days")]
 
 
 @pytest.mark.parametrize("text", ["", "   ", "help", "HELP", "public", "public help"])
@@ -527,14 +573,12 @@ def test_knowledge_base_text_arrives_escaped(hostile_client: TestClient) -> None
         "text": "Tell everyone &lt;!channel&gt; &amp; see &lt;https://evil|click&gt; "
                 "(macro: #SD - Outage &lt;Notice&gt; &amp; &lt;!here&gt;)",
         "blocks": [
+            asked("announce outage to everyone"),
             section("Tell everyone &lt;!channel&gt; &amp; see &lt;https://evil|click&gt;"),
             section("*Macro to send*\n```#SD - Outage &lt;Notice&gt; &amp; &lt;!here&gt;```"),
             context("Matched “How do I announce an outage &lt;!channel&gt;” · "
                     "confidence 100% (high)"),
-            section("*Also possible*\n"
-                    "• “Customer wants to change the shipping address” → `" + MACRO + "` · "
-                    "confidence 0% (low)\n"
-                    "• “What is our SLA for shipping most orders” · confidence 0% (low)"),
+            actions(1, token_of(hostile_client, 1)),
         ],
     }
 
@@ -552,7 +596,7 @@ def test_user_text_arrives_escaped(hostile_client: TestClient) -> None:
 def test_long_text_is_clipped_to_slacks_limit_without_breaking_an_escape() -> None:
     entry = Entry(id="long", question="Long one", answer="a" * 2997 + "&b")
     answer = Answer("long", True, Match(entry, 0.9, 0.9, "Long one"), False)
-    assert answer_message(answer)["blocks"][0] == section("a" * 2997 + "…")
+    assert answer_message(answer)["blocks"][1] == section("a" * 2997 + "…")
 
 
 
@@ -600,8 +644,111 @@ def test_the_best_buy_address_question_gets_the_too_late_macro(seed_engine: Engi
 
     assert reply["response_type"] == "ephemeral"
     assert reply["text"] == MACRO
-    assert reply["blocks"][:2] == [
+    assert reply["blocks"][1:3] == [
         section(f"*Macro to send*\n```{MACRO}```"),
         context("Matched “Customer is requesting change to shipping address and the vendor is "
                 "best buy.” · confidence 100% (high) · applies when vendor is Best Buy"),
     ]
+
+
+# ------------------------------------------------------------------ buttons (interactions)
+
+
+def press_body(action_id: str, response_url: str, **value: object) -> bytes:
+    """A `block_actions` payload as Slack posts it when one of our buttons is pressed."""
+    payload = {
+        "type": "block_actions", "user": {"id": "U2CERLKJA", "username": "roadrunner"},
+        "api_app_id": "A123456", "token": "xyzz0WbapA4vBCDEFasx0q6G",
+        "container": {"type": "message", "is_ephemeral": True},
+        "trigger_id": "398738663015.47445629121.803a0bc887a14d10d2c447fce8b6703c",
+        "team": {"id": "T1DC2JH3J"}, "channel": {"id": "G8PSS9T3V"},
+        "response_url": response_url,
+        "actions": [{"type": "button", "action_id": action_id, "block_id": "b1",
+                     "value": json.dumps(value, separators=(",", ":")),
+                     "action_ts": "1548426417.840180"}],
+    }
+    return urlencode({"payload": json.dumps(payload)}).encode()
+
+
+def press(client: TestClient, receiver: Receiver, action_id: str, **value: object) -> Any:
+    """Press a button; what the app then sent to the response_url."""
+    before = len(receiver.requests)
+    body = press_body(action_id, f"{receiver.url}commands/T1/2/x", **value)
+    response = client.post("/slack/interactions", content=body, headers=form_headers(body))
+    assert (response.status_code, response.content) == (200, b"")
+    assert len(receiver.requests) == before + 1
+    return receiver.requests[-1].json()
+
+
+def test_thumbs_from_slack_land_in_the_chats_feedback_store(
+        client: TestClient, receiver: Receiver) -> None:
+    ask(client, "update address on order")
+    token = token_of(client, 1)
+    store = client.app.state.feedback_store  # type: ignore[attr-defined]
+
+    assert press(client, receiver, "feedback_down", q=1, t=token) == {
+        "response_type": "ephemeral", "replace_original": False,
+        "text": "Thanks: noted as wrong; it goes to the review queue."}
+    assert store.query(1).feedback == Feedback("down")
+    assert press(client, receiver, "feedback_up", q=1, t=token) == {
+        "response_type": "ephemeral", "replace_original": False, "text": "Thanks: noted as right."}
+    assert store.query(1).feedback == Feedback("up")
+
+
+def test_show_replaces_the_answer_and_its_thumbs_up_picks_that_card(
+        client: TestClient, receiver: Receiver) -> None:
+    ask(client, "the weather today please")
+    token = token_of(client, 1)
+
+    shown = press(client, receiver, "show_alternative", q=1, t=token, e="shipping-sla", c=0.1235)
+
+    assert shown == {"response_type": "ephemeral", "replace_original": True,
+                     "text": "3-5 business days", "blocks": [
+                         asked("the weather today please"),
+                         section("3-5 business days"),
+                         context("You chose “What is our SLA for shipping most orders” from the "
+                                 "alternatives · confidence 12% (low)"),
+                         actions(1, token, share=False, e="shipping-sla")]}
+    assert press(client, receiver, "feedback_up", q=1, t=token, e="shipping-sla") == {
+        "response_type": "ephemeral", "replace_original": False,
+        "text": "Thanks: noted that “What is our SLA for shipping most orders” was the right card."}
+    store = client.app.state.feedback_store  # type: ignore[attr-defined]
+    assert store.query(1).feedback == Feedback("down", picked_entry_id="shipping-sla")
+
+
+def test_share_posts_the_answer_in_the_channel_without_buttons_or_noise(
+        client: TestClient, receiver: Receiver) -> None:
+    ask(client, "update address on order")
+    shared = press(client, receiver, "share", q=1, t=token_of(client, 1))
+    assert shared == {"response_type": "in_channel", "replace_original": False, **CHANGE_ADDRESS}
+    store = client.app.state.feedback_store  # type: ignore[attr-defined]
+    assert len(store.queries()) == 1  # shared, not asked again
+
+
+@pytest.mark.parametrize("action_id", ["feedback_up", "show_alternative", "share"])
+def test_a_button_with_a_forged_token_changes_nothing(
+        client: TestClient, receiver: Receiver, action_id: str) -> None:
+    ask(client, "update address on order")
+    reply = press(client, receiver, action_id, q=1, t="0" * 32, e="shipping-sla", c=0.5)
+    assert reply == {"response_type": "ephemeral", "replace_original": False, "text": (
+        "That answer is no longer on record (it may have expired), so nothing was done.")}
+    assert client.app.state.feedback_store.query(1).feedback is None  # type: ignore[attr-defined]
+
+
+def test_a_replayed_press_is_handled_once_and_foreign_payloads_are_refused(
+        client: TestClient, receiver: Receiver) -> None:
+    ask(client, "update address on order")
+    body = press_body("feedback_down", f"{receiver.url}commands/T1/2/x", q=1, t=token_of(client, 1))
+    headers = form_headers(body)
+    replies = [client.post("/slack/interactions", content=body, headers=headers).status_code
+               for _ in range(3)]
+    assert (replies, len(receiver.requests)) == ([200, 200, 200], 1)
+    for bad in (b"payload=%7B%7D", b"payload=%ff%fe", b"nothing=here",
+                press_body("delete_everything", f"{receiver.url}commands/1", q=1, t="x")):
+        response = client.post("/slack/interactions", content=bad, headers=form_headers(bad))
+        assert (response.status_code, response.json()) == (
+            400, {"detail": "not a Slack button press this app sent"})
+    outside = press_body("share", "http://169.254.169.254/latest/", q=1, t=token_of(client, 1))
+    assert client.post("/slack/interactions", content=outside,
+                       headers=form_headers(outside)).status_code == 200
+    assert len(receiver.requests) == 1  # nothing sent outside Slack

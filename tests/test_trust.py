@@ -122,7 +122,7 @@ def test_slack_names_the_ruled_out_card_and_the_conditions(
         "*Not this card*\n• “Customer wants to change the shipping address”: it applies to "
         "Best Buy orders; your question mentions Home Depot")}}
     answered = answer_message(engine.ask("update address on order"))
-    context = answered["blocks"][1]["elements"][0]["text"]
+    context = answered["blocks"][2]["elements"][0]["text"]  # after the echo and the macro
     assert context.endswith(" · applies when vendor is Best Buy")
 
 

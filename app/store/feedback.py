@@ -244,6 +244,9 @@ class FeedbackStore:
                 pass
         return hmac.new(self._token_key, str(query_id).encode(), hashlib.sha256).hexdigest()[:32]
 
+    def token_matches(self, query_id: int, token: str) -> bool:
+        return hmac.compare_digest(token.encode(), self.feedback_token(query_id).encode())
+
     def record_feedback(self, query_id: int, feedback: Feedback, *,
                         token: str | None = None) -> None:
         """Store (or replace) the agent's verdict on one answer. With a `token`, only when it
@@ -252,8 +255,7 @@ class FeedbackStore:
             if connection.execute("SELECT 1 FROM queries WHERE id = ?",
                                   (query_id,)).fetchone() is None:
                 raise QueryNotFound(query_id)
-            if token is not None and not hmac.compare_digest(
-                    token.encode(), self.feedback_token(query_id).encode()):
+            if token is not None and not self.token_matches(query_id, token):
                 raise QueryNotFound(query_id)
             connection.execute(
                 "INSERT INTO feedback (query_id, given_at, rating, picked_entry_id, none_of_these)"

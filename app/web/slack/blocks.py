@@ -6,16 +6,21 @@ Every piece of knowledge-base or user text goes through `escape_mrkdwn`, so `<!c
 
 from __future__ import annotations
 
+import json
 import re
+from dataclasses import dataclass
 from typing import Any
 
-from app.records import Answer, Match, confidence_band
+from app.records import Answer, Entry, Match, confidence_band
 
 Message = dict[str, Any]
 Block = dict[str, Any]
 
 SHOWN_ALTERNATIVES = 2
 SHOWN_SUGGESTIONS = 3
+# Below this an alternative is noise ("0 % (low)"): left out of answers, and of public replies.
+ALTERNATIVE_FLOOR = 0.10
+ANSWER_PREVIEW = 200  # characters of an alternative's answer shown under it
 TEXT_LIMIT = 3000  # Slack rejects a section or context text longer than this
 FALLBACK_LIMIT = 3000  # the notification text; Slack allows more, nobody reads more
 
@@ -57,17 +62,28 @@ def split_public_keyword(text: str) -> tuple[str, bool]:
     return " ".join(words), public
 
 
-def answer_message(answer: Answer) -> Message:
-    """The answer card: policy answer, macro, what matched and how sure, up to two others. An
-    answer that is just the macro is shown once, as the macro."""
+@dataclass(frozen=True)
+class Buttons:
+    """What a private reply's buttons need: the logged question and its feedback token (the
+    same proof the chat sends), and whether it can still be shared in the channel."""
+
+    query_id: int
+    token: str
+    shareable: bool = True
+
+    def value(self, **extra: object) -> str:
+        return json.dumps({"q": self.query_id, "t": self.token, **extra}, separators=(",", ":"))
+
+
+def answer_message(answer: Answer, buttons: Buttons | None = None) -> Message:
+    """The answer card: the question echoed, policy answer, macro, what matched and how sure,
+    up to two others that carry real probability (each with its answer and macro). An answer
+    that is just the macro is shown once, as the macro. With `buttons` (private replies): 👍/👎,
+    "Show" on each alternative, "Share in channel"."""
     if not answer.matched or answer.best is None:
-        return no_match_message(answer)
+        return no_match_message(answer, buttons)
     entry = answer.best.entry
-    blocks: list[Block] = []
-    if entry.policy is not None:
-        blocks.append(_section(escape_mrkdwn(entry.policy)))
-    if entry.macro:
-        blocks.append(_section(f"*Macro to send*\n{code_block(entry.macro)}"))
+    blocks: list[Block] = [_asked(answer.question), *_card(entry)]
     context = f"Matched “{escape_mrkdwn(entry.question)}” · {percent(answer.best)}"
     if answer.ambiguous:
         context += " · close call: check the alternatives"
@@ -75,26 +91,94 @@ def answer_message(answer: Answer) -> Message:
         context += " · applies when " + escape_mrkdwn("; ".join(c.describe() for c in entry.conditions))
     blocks.append(_context(context))
     blocks.extend(_ruled_out(answer))
-    alternatives = answer.alternatives[:SHOWN_ALTERNATIVES]
+    alternatives = [m for m in answer.alternatives[:SHOWN_ALTERNATIVES]
+                    if m.confidence >= ALTERNATIVE_FLOOR]
     if alternatives:
-        lines = "\n".join(_match_line(m) for m in alternatives)
-        blocks.append(_section(f"*Also possible*\n{lines}"))
-    fallback = entry.answer
-    if entry.macro and entry.policy is not None:
-        fallback += f" (macro: {entry.macro})"
-    return {"text": _clip(escape_mrkdwn(fallback), FALLBACK_LIMIT), "blocks": blocks}
+        blocks.append(_section("*Also possible*"))
+        blocks.extend(_alternative(m, buttons) for m in alternatives)
+    if buttons is not None:
+        blocks.append(_actions(buttons))
+    return {"text": _clip(escape_mrkdwn(_fallback(entry)), FALLBACK_LIMIT), "blocks": blocks}
 
 
-def no_match_message(answer: Answer) -> Message:
+def no_match_message(answer: Answer, buttons: Buttons | None = None) -> Message:
     headline = f"*No confident match* in the playbook for “{escape_mrkdwn(answer.question)}”."
     blocks: list[Block] = [_section(headline), *_ruled_out(answer)]
-    suggestions = answer.alternatives[:SHOWN_SUGGESTIONS]
+    # In private the agent wants somewhere to start; in the channel, only what is likely.
+    suggestions = [m for m in answer.alternatives[:SHOWN_SUGGESTIONS]
+                   if buttons is not None or m.confidence >= ALTERNATIVE_FLOOR]
     if suggestions:
-        lines = "\n".join(_match_line(m) for m in suggestions)
-        blocks.append(_section(f"*Closest entries* (check before using)\n{lines}"))
+        blocks.append(_section("*Closest entries* (check before using)"))
+        blocks.extend(_alternative(m, buttons) for m in suggestions)
     else:
         blocks.append(_section("Nothing in the playbook comes close."))
+    if buttons is not None:
+        blocks.append(_actions(buttons))
     return {"text": "No confident match in the playbook.", "blocks": blocks}
+
+
+def shown_entry_message(question: str, entry: Entry, confidence: float,
+                        buttons: Buttons | None) -> Message:
+    """An alternative the agent chose to see ("Show"), in place of the first answer. Its 👍
+    tells the review queue this card was the right one."""
+    blocks: list[Block] = [_asked(question), *_card(entry), _context(
+        f"You chose “{escape_mrkdwn(entry.question)}” from the alternatives · confidence "
+        f"{round(confidence * 100)}% ({confidence_band(confidence)})")]
+    if buttons is not None:
+        blocks.append(_actions(buttons, picked=entry.id))
+    return {"text": _clip(escape_mrkdwn(_fallback(entry)), FALLBACK_LIMIT), "blocks": blocks}
+
+
+def _asked(question: str) -> Block:
+    return _context(f"You asked: “{escape_mrkdwn(question)}”")
+
+
+def _card(entry: Entry) -> list[Block]:
+    blocks: list[Block] = []
+    if entry.policy is not None:
+        blocks.append(_section(escape_mrkdwn(entry.policy)))
+    if entry.macro:
+        blocks.append(_section(f"*Macro to send*\n{code_block(entry.macro)}"))
+    return blocks
+
+
+def _fallback(entry: Entry) -> str:
+    if entry.macro and entry.policy is not None:
+        return f"{entry.answer} (macro: {entry.macro})"
+    return entry.answer
+
+
+def _alternative(match: Match, buttons: Buttons | None) -> Block:
+    entry = match.entry
+    text = f"• “{escape_mrkdwn(entry.question)}” · {percent(match)}"
+    if entry.policy is not None:
+        text += f"\n{escape_mrkdwn(_preview(entry.policy))}"
+    if entry.macro:
+        text += f"\nMacro: `{escape_mrkdwn(entry.macro)}`"
+    block = _section(text)
+    if buttons is not None:
+        block["accessory"] = _button("Show", "show_alternative",
+                                     buttons.value(e=entry.id, c=round(match.confidence, 4)))
+    return block
+
+
+def _preview(text: str) -> str:
+    return text if len(text) <= ANSWER_PREVIEW else text[: ANSWER_PREVIEW - 1].rstrip() + "…"
+
+
+def _actions(buttons: Buttons, picked: str | None = None) -> Block:
+    # 👍 on a card chosen from the alternatives means "this one, not the first answer".
+    up = buttons.value(e=picked) if picked else buttons.value()
+    elements = [_button("👍 Right", "feedback_up", up),
+                _button("👎 Wrong", "feedback_down", buttons.value())]
+    if buttons.shareable and picked is None:
+        elements.append(_button("Share in channel", "share", buttons.value()))
+    return {"type": "actions", "elements": elements}
+
+
+def _button(label: str, action_id: str, value: str) -> Block:
+    return {"type": "button", "text": {"type": "plain_text", "text": label, "emoji": True},
+            "action_id": action_id, "value": value}
 
 
 def _ruled_out(answer: Answer) -> list[Block]:
@@ -132,13 +216,6 @@ def code_block(text: str) -> str:
 
 def percent(match: Match) -> str:
     return f"confidence {round(match.confidence * 100)}% ({confidence_band(match.confidence)})"
-
-
-def _match_line(match: Match) -> str:
-    line = f"• “{escape_mrkdwn(match.entry.question)}”"
-    if match.entry.macro:
-        line += f" → `{escape_mrkdwn(match.entry.macro)}`"
-    return f"{line} · {percent(match)}"
 
 
 def _section(text: str) -> Block:

@@ -29,6 +29,7 @@ from app.store.asking import ask_and_log
 from app.store.feedback import FeedbackStore
 from app.web.deps import EngineDep, StoreDep
 from app.web.slack.blocks import (
+    Buttons,
     Message,
     answer_message,
     help_message,
@@ -95,6 +96,9 @@ def install_slack(app: FastAPI, settings: Settings, clock: Clock | None = None) 
                     "mentions and direct messages get no reply")
     app.state.slack = SlackContext(settings, verifier, EventDeduper())
     app.include_router(router)
+    from app.web.slack.interactions import router as interactions  # it imports this module
+
+    app.include_router(interactions)
 
 
 async def slack_context(request: Request) -> SlackContext:
@@ -140,8 +144,8 @@ async def command(body: VerifiedBody, context: Context, engine: EngineDep, store
     response_type = "in_channel" if public or context.settings.slack_public_replies else "ephemeral"
     log.info("slash command from %s in %s", slash.user_id, slash.channel_id)
     if engine.ready:
-        message, answered = await run_in_threadpool(answer_for, engine, question,
-                                                    store)
+        message, answered = await run_in_threadpool(
+            lambda: answer_for(engine, question, store, private=response_type == "ephemeral"))
         return {"response_type": response_type if answered else "ephemeral", **message}
     if not allowed_response_url(slash.response_url, context.settings.slack_response_url_base):
         log.warning("not delivering to response_url %r: not a Slack URL", slash.response_url)
@@ -184,21 +188,25 @@ def ephemeral(message: Message) -> Message:
 
 
 def answer_for(engine: Engine, question: str, store: FeedbackStore | None = None,
-               wait_seconds: float = 0.0) -> tuple[Message, bool]:
+               wait_seconds: float = 0.0, private: bool = False) -> tuple[Message, bool]:
     """The reply to a question and whether it is an answer (apologies are never public).
     Waits up to `wait_seconds` for an engine that has not loaded an index yet. The question is
-    logged for review like the chat's, when a store is given."""
+    logged for review like the chat's, when a store is given; a `private` reply to a logged
+    question gets the feedback, show and share buttons."""
     if not question or question.casefold() == "help":
         return help_message(), True
     deadline = time.monotonic() + wait_seconds
     while True:
         try:
             if store is None:
-                answer = engine.ask(question, top_k=ASKED_ALTERNATIVES)
+                answer, query_id = engine.ask(question, top_k=ASKED_ALTERNATIVES), None
             else:
-                answer, _ = ask_and_log(engine, store, question, channel="slack",
-                                        top_k=ASKED_ALTERNATIVES)
-            return answer_message(answer), True
+                answer, query_id = ask_and_log(engine, store, question, channel="slack",
+                                               top_k=ASKED_ALTERNATIVES)
+            buttons = None
+            if private and store is not None and query_id is not None:
+                buttons = Buttons(query_id, store.feedback_token(query_id))
+            return answer_message(answer, buttons), True
         except IndexInvalid:
             if time.monotonic() >= deadline:
                 return notice_message(TRY_AGAIN), False
@@ -225,8 +233,14 @@ def allowed_response_url(url: str, override_base: str | None) -> bool:
 
 def deliver_later(engine: Engine, question: str, response_url: str, response_type: str,
                   store: FeedbackStore | None = None) -> None:
-    message, answered = answer_for(engine, question, store, wait_seconds=LOAD_WAIT_SECONDS)
-    payload = {"response_type": response_type if answered else "ephemeral", **message}
+    message, answered = answer_for(engine, question, store, wait_seconds=LOAD_WAIT_SECONDS,
+                                   private=response_type == "ephemeral")
+    post_to_response_url(response_url,
+                         {"response_type": response_type if answered else "ephemeral", **message})
+
+
+def post_to_response_url(response_url: str, payload: dict[str, Any]) -> None:
+    """Send to a response_url already checked by `allowed_response_url`; failures are logged."""
     try:
         response = WebhookClient(response_url, timeout=OUTBOUND_TIMEOUT_SECONDS).send_dict(payload)
     except (OSError, SlackClientError) as exc:
