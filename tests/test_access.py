@@ -100,7 +100,7 @@ def test_logs_never_hold_the_admin_token_or_the_slack_secrets(
     secrets = [TOKEN, SECRET, BOT_TOKEN, command_headers["X-Slack-Signature"],
                challenge_headers["X-Slack-Signature"]]
     assert [secret for secret in secrets if secret in logged] == []
-    access = [json.loads(r.getMessage()) for r in caplog.records if r.name == "playbook.access"]
+    access = [r.fields for r in caplog.records if r.name == "playbook.access"]
     assert [(line["method"], line["path"], line["status"]) for line in access] == [
         ("POST", "/api/admin/reload", 200), ("POST", "/api/admin/reload", 401),
         ("GET", "/api/review", 200), ("POST", "/api/review/1/dismiss", 404),

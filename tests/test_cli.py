@@ -175,3 +175,56 @@ def test_ask_from_a_folder_without_knowledge_says_so_before_loading_the_model(
     assert (result.exit_code, result.output, loaded) == (
         3, "error: knowledge: no such file or folder (run from the folder that holds knowledge/, "
            "or pass --knowledge-dir or set PLAYBOOK_KNOWLEDGE_DIR)\n", [])
+
+
+def test_init_creates_a_folder_that_serves_and_refuses_to_overwrite(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    runner = CliRunner()
+    fake = {"obj": lambda settings: FakeEmbedder(), "catch_exceptions": False}
+    created = runner.invoke(main, ["init", "team-playbook"], **fake)
+    assert (created.exit_code, created.output) == (
+        0, "created team-playbook: next, `playbook --knowledge-dir team-playbook serve`\n")
+    assert sorted(p.name for p in (tmp_path / "team-playbook").iterdir()) == [
+        "glossary.yaml", "out_of_scope.txt", "playbook.yaml"]
+    answer = runner.invoke(main, ["--knowledge-dir", "team-playbook", "ask", "--json",
+                                  "cx wants to update the delivery address"], **fake)
+    assert json.loads(answer.output)["entry_id"] == "example-change-address"
+    again = runner.invoke(main, ["init", "team-playbook"], **fake)
+    assert (again.exit_code, again.output.splitlines()[-1]) == (
+        2, "Error: team-playbook/playbook.yaml already exists")
+
+
+def test_init_from_the_seed_export(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    result = CliRunner().invoke(main, ["init", "seeded", "--from-export", str(SEED_EXPORT)],
+                                obj=lambda settings: FakeEmbedder(), catch_exceptions=False)
+    assert result.exit_code == 0
+    assert result.output.splitlines()[-2:] == [
+        "23 added, 0 unchanged, 1 waiting in needs_review -> seeded/playbook.yaml",
+        "created seeded: next, `playbook --knowledge-dir seeded serve`"]
+
+
+def test_backup_copies_the_live_query_log_and_the_knowledge(
+        run, tiny_settings: Settings, tmp_path: Path,  # type: ignore[no-untyped-def]
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    from app.store.feedback import FeedbackStore
+    from tests.test_feedback import matched
+
+    db = tmp_path / "var" / "feedback.sqlite3"
+    monkeypatch.setenv("PLAYBOOK_DB_PATH", str(db))
+    live = FeedbackStore(db)  # the server's store, open, its last writes still in the WAL
+    for _ in range(3):
+        live.log_query(matched(), "web")
+    assert (tmp_path / "var" / "feedback.sqlite3-wal").stat().st_size > 0
+
+    result = run("backup", str(tmp_path / "backups"))
+
+    assert result.exit_code == 0
+    [folder] = list((tmp_path / "backups").iterdir())
+    assert re.fullmatch(r"\d{8}T\d{6}Z", folder.name)
+    assert result.output == (f"{folder / 'feedback.sqlite3'}: 3 logged questions\n"
+                             f"{folder / 'knowledge'}: the knowledge folder\n")
+    assert FeedbackStore(folder / "feedback.sqlite3").query(3).question == "cancel my order please"
+    assert sorted(p.name for p in (folder / "knowledge").iterdir()) == sorted(
+        p.name for p in tiny_settings.knowledge_dir.iterdir())

@@ -3,7 +3,9 @@ heads, a bound on open connections, and X-Forwarded-For trusted only from a conf
 
 from __future__ import annotations
 
+import json
 import os
+import re
 import socket
 import subprocess
 import sys
@@ -32,8 +34,9 @@ def served(tiny_settings: Settings, tmp_path: Path) -> Iterator[str]:
            "PLAYBOOK_DB_PATH": str(tiny_settings.db_path), "PLAYBOOK_WATCH_SECONDS": "0",
            "PLAYBOOK_HEADER_TIMEOUT_SECONDS": "1", "PLAYBOOK_MAX_HEADER_BYTES": "4096",
            "PLAYBOOK_MAX_CONNECTIONS": "8", "PLAYBOOK_RATE_LIMIT_PER_MINUTE": "3"}
-    with subprocess.Popen([sys.executable, "-c", SERVE, str(port)], cwd=tmp_path, env=env,
-                          stdout=subprocess.DEVNULL, stderr=subprocess.PIPE) as child:
+    log = (tmp_path / "serve.log").open("wb")
+    with log, subprocess.Popen([sys.executable, "-c", SERVE, str(port)], cwd=tmp_path, env=env,
+                               stdout=log, stderr=subprocess.PIPE) as child:
         url = f"http://127.0.0.1:{port}"
         deadline = time.monotonic() + 60
         while True:
@@ -118,6 +121,22 @@ def test_open_connections_are_bounded_and_freed_by_the_header_timeout(served: st
     finally:
         for conn in idle:
             conn.close()
+
+
+def test_every_log_line_is_json_with_a_time_and_a_level(served: str, tmp_path: Path) -> None:
+    httpx.post(f"{served}/api/ask", json={"question": "cancel my order please"},
+               headers={"X-Request-Id": "req-7"})
+    time.sleep(0.2)  # the access line is written after the response
+    lines = [json.loads(line) for line in
+             (tmp_path / "serve.log").read_text(encoding="utf-8").splitlines()]
+    assert lines and all(re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z", line["time"])
+                         and line["level"] in ("info", "warning") for line in lines)
+    assert any(line["logger"] == "uvicorn.error" and line["message"].startswith(
+        "Uvicorn running on http://127.0.0.1:") for line in lines)
+    [asked] = [line for line in lines if line.get("request_id") == "req-7"]
+    assert {k: asked[k] for k in ("logger", "level", "message", "route", "status", "entry_id")} == {
+        "logger": "playbook.access", "level": "info", "message": "POST /api/ask 200",
+        "route": "/api/ask", "status": 200, "entry_id": "cancel-order"}
 
 
 def test_a_spoofed_forwarded_for_does_not_escape_the_rate_limit(served: str) -> None:

@@ -53,7 +53,7 @@ def test_one_json_log_line_per_request(
         response = client.post("/api/ask", json={"question": "cancel my order please"},
                                headers={"x-request-id": "req-42"})
     assert response.headers["x-request-id"] == "req-42"
-    [line] = [json.loads(r.getMessage()) for r in caplog.records if r.name == "playbook.access"]
+    [line] = [r.fields for r in caplog.records if r.name == "playbook.access"]
     assert line == {
         "request_id": "req-42",
         "method": "POST",

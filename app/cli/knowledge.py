@@ -1,4 +1,4 @@
-"""Knowledge commands: `playbook import`, `build` and `lint`."""
+"""Knowledge commands: `playbook init`, `import`, `build` and `lint`."""
 
 from __future__ import annotations
 
@@ -15,10 +15,15 @@ from app.cli.context import Context
 @click.pass_obj
 def import_command(context: Context, export: Path) -> None:
     """Read a flashcard export (alternating lines or question<TAB>answer) into playbook.yaml."""
-    from app.knowledge.flashcards import merge_export, parse_export
-    from app.knowledge.playbook import PLAYBOOK_FILE, KnowledgeBase, load_knowledge, save_playbook
+    from app.knowledge.playbook import PLAYBOOK_FILE
 
-    target = context.settings.knowledge_dir / PLAYBOOK_FILE
+    _import(export, context.settings.knowledge_dir / PLAYBOOK_FILE)
+
+
+def _import(export: Path, target: Path) -> None:
+    from app.knowledge.flashcards import merge_export, parse_export
+    from app.knowledge.playbook import KnowledgeBase, load_knowledge, save_playbook
+
     knowledge = load_knowledge(target) if target.exists() else KnowledgeBase(entries=())
     merged, report = merge_export(knowledge, parse_export(export))
     save_playbook(merged, target)
@@ -26,6 +31,50 @@ def import_command(context: Context, export: Path) -> None:
         click.echo(str(finding))
     click.echo(f"{len(report.added)} added, {len(report.unchanged)} unchanged, "
                f"{len(merged.needs_review)} waiting in needs_review -> {target}")
+
+
+STARTER_PLAYBOOK = """\
+# The playbook: one entry per card. Agents' questions are matched against `question` and the
+# `alternates`; the answer (and the macro, if any) is what they get back. Edit this file, then
+# `playbook lint` and `playbook build` (a running server picks the change up by itself).
+entries:
+- id: example-change-address
+  question: Customer wants to change the shipping address
+  answer: Tell the customer the address can no longer be changed once the order is placed.
+  macro: '#SD - Too Late - Can''t Change Shipping Address'
+  alternates:
+  - cx wants to update the delivery address
+  - can I change where my order ships
+  tags: [address]
+"""
+STARTER_FILES = {
+    "playbook.yaml": STARTER_PLAYBOOK,
+    "glossary.yaml": "# Shorthand agents type, and what it means.\ncx: customer\n",
+    "out_of_scope.txt": "# Questions the playbook must not answer, one per line (they teach "
+                        "the assistant to say it has no match).\nwhat is the weather tomorrow\n",
+}
+
+
+@click.command("init")
+@click.argument("folder", type=click.Path(path_type=Path))
+@click.option("--from-export", "export", type=click.Path(exists=True, dir_okay=False,
+                                                         path_type=Path),
+              help="Fill it from a flashcard export (e.g. the seed playbook.txt) instead of "
+              "the one example card.")
+def init_command(folder: Path, export: Path | None) -> None:
+    """Create a knowledge folder to serve: a playbook (one example card, or a flashcard export
+    imported), a glossary and out-of-scope examples. Refuses a folder that has a playbook."""
+    from app.knowledge.playbook import PLAYBOOK_FILE
+
+    if (folder / PLAYBOOK_FILE).exists():
+        raise click.UsageError(f"{folder / PLAYBOOK_FILE} already exists")
+    folder.mkdir(parents=True, exist_ok=True)
+    for name, text in STARTER_FILES.items():
+        if not (folder / name).exists() and not (export and name == PLAYBOOK_FILE):
+            (folder / name).write_text(text, encoding="utf-8")
+    if export is not None:
+        _import(export, folder / PLAYBOOK_FILE)
+    click.echo(f"created {folder}: next, `playbook --knowledge-dir {folder} serve`")
 
 
 @click.command()

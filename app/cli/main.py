@@ -9,9 +9,10 @@ from typing import Any
 import click
 
 from app.cli.ask import ask
+from app.cli.backup import backup_command
 from app.cli.context import Context, load_local_model
 from app.cli.eval import eval_command
-from app.cli.knowledge import build, import_command, lint_command
+from app.cli.knowledge import build, import_command, init_command, lint_command
 from app.cli.review import review
 from app.cli.serve import reload_command, serve
 from app.config import Settings
@@ -48,5 +49,6 @@ def main(ctx: click.Context, knowledge_dir: Path | None, index_dir: Path | None)
     ctx.obj = Context(Settings.load(**overrides), make_embedder)
 
 
-for command in (import_command, build, lint_command, reload_command, ask, serve, eval_command, review):
+for command in (init_command, import_command, build, lint_command, reload_command, ask, serve,
+                eval_command, review, backup_command):
     main.add_command(command)

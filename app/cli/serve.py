@@ -21,16 +21,16 @@ def serve(context: Context, host: str, port: int, workers: int | None) -> None:
 
     import uvicorn
 
-    from app.web.middleware.request_log import configure_logging
+    from app.web.logs import configure_logging
     from app.web.server import server_options
 
+    configure_logging()
     settings = context.settings
     if workers is not None:
         settings = settings.model_copy(update={"workers": workers})
     if settings.workers == 1:
         from app.web.app import create_app
 
-        configure_logging()
         app = create_app(settings, Context(settings, context.make_embedder).engine())
         uvicorn.run(app, host=host, port=port, **server_options(settings))
         return

@@ -273,6 +273,24 @@ class FeedbackStore:
                 "UPDATE queries SET review_status = ?, reviewed_at = ?, added_to = ? WHERE id = ?",
                 [(status, _timestamp(self.clock()), added_to, qid) for qid in query_ids])
 
+    def backup(self, destination: Path) -> int:
+        """A consistent copy of the database while it is in use (SQLite's online backup API:
+        a plain copy of a WAL database can miss committed rows or be torn). Returns the row
+        count of the copy's query log, checked by reading it back."""
+        if destination.exists():
+            raise FeedbackNotSaved(f"{destination} already exists; back up to a new file")
+        destination.parent.mkdir(parents=True, exist_ok=True)
+        with self._connection(write=False) as source:
+            copy = sqlite3.connect(destination)
+            try:
+                source.backup(copy)
+                if copy.execute("PRAGMA integrity_check").fetchone() != ("ok",):
+                    raise FeedbackNotSaved(f"the backup in {destination} failed its check")
+                (rows,) = copy.execute("SELECT count(*) FROM queries").fetchone()
+            finally:
+                copy.close()
+        return int(rows)
+
     # ------------------------------------------------------------ reading
 
     def query(self, query_id: int) -> LoggedQuery:

@@ -8,7 +8,7 @@ from app.config import Settings
 from app.embedding.embedder import offline_environment
 from app.engine.engine import Engine
 from app.web.app import create_app
-from app.web.middleware.request_log import configure_logging
+from app.web.logs import configure_logging
 
 
 def make_app() -> FastAPI:

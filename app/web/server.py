@@ -103,6 +103,7 @@ def server_options(settings: Settings) -> dict[str, Any]:
         "proxy_headers": bool(proxies),
         "forwarded_allow_ips": proxies or None,
         "server_header": False,
+        "log_config": None,  # app.web.logs formats every logger, uvicorn's too
         "log_level": "info",
         "access_log": False,
     }

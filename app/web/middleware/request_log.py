@@ -1,14 +1,13 @@
-"""One JSON line per request: id, method, route, status, latency, and the answer it gave.
+"""One access-log record per request: id, method, route, status, latency, and the answer it
+gave (written as one JSON line by app.web.logs; uvicorn's own access log is off).
 
 Secrets never reach the log: only the fields below are written, never headers or bodies.
 """
 
 from __future__ import annotations
 
-import json
 import logging
 import re
-import sys
 import time
 import uuid
 from typing import Any
@@ -16,20 +15,10 @@ from typing import Any
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from app.records import Answer
+from app.web.logs import FIELDS
 
 access_log = logging.getLogger("playbook.access")
 _SAFE_REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
-
-
-def configure_logging() -> None:
-    """Server logs: the access log as bare JSON lines on stdout, everything else readable on
-    stderr. (uvicorn's own access log is turned off: this one replaces it.)"""
-    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
-    handler = logging.StreamHandler(sys.stdout)
-    handler.setFormatter(logging.Formatter("%(message)s"))
-    access_log.addHandler(handler)
-    access_log.setLevel(logging.INFO)
-    access_log.propagate = False
 
 
 def note_answer(state: Any, answer: Answer) -> None:
@@ -77,4 +66,5 @@ class RequestLogMiddleware:
                 "latency_ms": round((time.perf_counter() - started) * 1000, 2),
             }
             fields.update(scope.get("state", {}).get("log_fields", {}))
-            access_log.info(json.dumps(fields, ensure_ascii=False))
+            access_log.info("%s %s %s", fields["method"], fields["path"], status,
+                            extra={FIELDS: fields})
