@@ -153,6 +153,9 @@ def _torch_export(spec: ModelSpec, out: Path) -> Vectors:
     """Exports the transformer to `out` and returns torch's pooled probe embeddings."""
     import torch
     from transformers import AutoModel
+    from transformers.utils import logging as transformers_logging
+
+    transformers_logging.disable_progress_bar()  # a one-off export, in a server's log
 
     class HiddenStates(torch.nn.Module):
         def __init__(self, model: torch.nn.Module) -> None:
@@ -197,6 +200,7 @@ def _fuse(raw: Path, out: Path, spec: ModelSpec) -> bool:
     try:
         from onnxruntime.transformers import optimizer
 
+        logging.getLogger("onnx_model").setLevel(logging.WARNING)  # a line per fused node kind
         fused = optimizer.optimize_model(str(raw), model_type="bert", num_heads=spec.num_heads,
                                          hidden_size=spec.hidden_size, opt_level=0)
         fused.save_model_to_file(str(out))
