@@ -15,6 +15,7 @@ from app.cli.eval import eval_command
 from app.cli.knowledge import build, import_command, init_command, lint_command
 from app.cli.review import review
 from app.cli.serve import reload_command, serve
+from app.cli.stats import stats_command
 from app.config import Settings
 from app.embedding.embedder import offline_environment
 from app.errors import PlaybookError
@@ -50,5 +51,5 @@ def main(ctx: click.Context, knowledge_dir: Path | None, index_dir: Path | None)
 
 
 for command in (init_command, import_command, build, lint_command, reload_command, ask, serve,
-                eval_command, review, backup_command):
+                eval_command, review, stats_command, backup_command):
     main.add_command(command)

@@ -155,7 +155,7 @@ def _torch_export(spec: ModelSpec, out: Path) -> Vectors:
     from transformers import AutoModel
     from transformers.utils import logging as transformers_logging
 
-    transformers_logging.disable_progress_bar()  # a one-off export, in a server's log
+    transformers_logging.disable_progress_bar()  # type: ignore[no-untyped-call]  # one-off export
 
     class HiddenStates(torch.nn.Module):
         def __init__(self, model: torch.nn.Module) -> None:

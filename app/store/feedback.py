@@ -25,6 +25,7 @@ from typing import Literal
 from app.config import Settings
 from app.errors import FeedbackNotSaved, InvalidFeedback, QueryNotFound
 from app.records import Answer
+from app.store import daily
 
 log = logging.getLogger("playbook.feedback")
 
@@ -46,7 +47,8 @@ CREATE TABLE IF NOT EXISTS queries (
     review_status TEXT    NOT NULL DEFAULT 'open'
                           CHECK (review_status IN ('open', 'added', 'dismissed')),
     reviewed_at   TEXT,
-    added_to      TEXT
+    added_to      TEXT,
+    ambiguous     INTEGER NOT NULL DEFAULT 0 CHECK (ambiguous IN (0, 1))
 );
 CREATE INDEX IF NOT EXISTS queries_asked_at ON queries (asked_at);
 CREATE TABLE IF NOT EXISTS feedback (
@@ -60,7 +62,8 @@ CREATE TABLE IF NOT EXISTS store_keys (
     name  TEXT PRIMARY KEY,
     value TEXT NOT NULL
 );
-"""
+""" + daily.SCHEMA
+SCHEMA_VERSION = 1  # 1: queries.ambiguous and the daily counts
 
 
 @dataclass(frozen=True)
@@ -101,6 +104,26 @@ def _timestamp(moment: datetime) -> str:
 
 def _parse_timestamp(text: str) -> datetime:
     return datetime.strptime(text, "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=UTC)
+
+
+def _migrate(connection: sqlite3.Connection) -> None:
+    """Bring a database written by an older version up to SCHEMA_VERSION (once, even with
+    several processes starting at the same moment)."""
+    connection.execute("BEGIN IMMEDIATE")
+    try:
+        (version,) = connection.execute("PRAGMA user_version").fetchone()
+        if version < 1:
+            columns = {row[1] for row in connection.execute("PRAGMA table_info(queries)")}
+            if "ambiguous" not in columns:
+                connection.execute("ALTER TABLE queries ADD COLUMN ambiguous INTEGER NOT NULL"
+                                   " DEFAULT 0 CHECK (ambiguous IN (0, 1))")
+            daily.backfill(connection)
+        if version < SCHEMA_VERSION:
+            connection.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+        connection.execute("COMMIT")
+    except BaseException:
+        connection.execute("ROLLBACK")
+        raise
 
 
 class FeedbackStore:
@@ -176,6 +199,7 @@ class FeedbackStore:
         try:
             connection.execute("PRAGMA journal_mode = WAL")
             connection.executescript(_SCHEMA)
+            _migrate(connection)
             # One random key per database, shared by every process that opens it.
             connection.execute("INSERT OR IGNORE INTO store_keys (name, value) VALUES (?, ?)",
                                ("feedback_token", secrets.token_hex(32)))
@@ -225,13 +249,17 @@ class FeedbackStore:
         if not self.log_queries:
             return None
         entry_id = answer.best.entry.id if answer.best is not None else None
+        asked_at, confidence = _timestamp(self.clock()), round(answer.confidence, 4)
+        ambiguous = answer.matched and answer.ambiguous
         with self._connection(write=True) as connection:
             self._maybe_purge(connection)
             cursor = connection.execute(
-                "INSERT INTO queries (asked_at, question, entry_id, confidence, matched, channel)"
-                " VALUES (?, ?, ?, ?, ?, ?)",
-                (_timestamp(self.clock()), answer.question, entry_id,
-                 round(answer.confidence, 4), int(answer.matched), channel))
+                "INSERT INTO queries (asked_at, question, entry_id, confidence, matched, channel,"
+                " ambiguous) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                (asked_at, answer.question, entry_id, confidence, int(answer.matched), channel,
+                 int(ambiguous)))
+            daily.count_asked(connection, asked_at, entry_id,
+                              daily.outcome_of(answer.matched, ambiguous), channel, confidence)
             query_id = cursor.lastrowid
         assert query_id is not None
         return query_id
@@ -257,6 +285,9 @@ class FeedbackStore:
                 raise QueryNotFound(query_id)
             if token is not None and not self.token_matches(query_id, token):
                 raise QueryNotFound(query_id)
+            old = connection.execute("SELECT rating FROM feedback WHERE query_id = ?",
+                                     (query_id,)).fetchone()
+            daily.count_rating(connection, query_id, old[0] if old else None, feedback.rating)
             connection.execute(
                 "INSERT INTO feedback (query_id, given_at, rating, picked_entry_id, none_of_these)"
                 " VALUES (?, ?, ?, ?, ?) ON CONFLICT (query_id) DO UPDATE SET"
@@ -298,6 +329,11 @@ class FeedbackStore:
         if not found:
             raise QueryNotFound(query_id)
         return found[0]
+
+    def daily_counts(self, since: str, until: str) -> list[daily.DailyCount]:
+        """The daily counts for the days `since` … `until` (YYYY-MM-DD, UTC, both included)."""
+        with self._connection(write=False) as connection:
+            return daily.read(connection, since, until)
 
     def queries(self, status: ReviewStatus | None = None) -> list[LoggedQuery]:
         """Logged questions, oldest first (optionally only those with one review status)."""
