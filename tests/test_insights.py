@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import json
 import sqlite3
-from datetime import date, timedelta
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -13,6 +13,7 @@ from click.testing import CliRunner
 
 from app.cli.main import main
 from app.config import Settings
+from app.engine.engine import Engine
 from app.records import Answer, Entry, Match
 from app.store.feedback import Feedback, FeedbackStore
 from app.store.insights import CardFigures, DayFigures, Unanswered, insights
@@ -156,3 +157,37 @@ def test_playbook_stats_prints_the_period(
     backwards = CliRunner().invoke(main, ["stats", "--since", DAY2.isoformat(), "--until",
                                           DAY1.isoformat()])
     assert backwards.exit_code == 2
+
+
+def test_the_insights_api_and_page(tiny_settings: Settings, tiny_engine: Engine) -> None:
+    from fastapi.testclient import TestClient
+
+    from app.web.app import create_app
+
+    settings = tiny_settings.model_copy(update={"admin_token": "t0ken"})
+    client = TestClient(create_app(settings, tiny_engine))
+    client.post("/api/chat/ask", json={"question": "cancel my order please"})
+    client.post("/api/chat/ask", json={"question": "what is the weather tomorrow"})
+    admin = {"Authorization": "Bearer t0ken"}
+    today = datetime.now(UTC).date()
+
+    body = client.get("/api/insights", headers=admin).json()
+
+    assert (body["since"], body["until"]) == ((today - timedelta(days=6)).isoformat(),
+                                              today.isoformat())
+    assert (body["asked"], body["answered"], body["refused"]) == (2, 1, 1)
+    assert [card["entry_id"] for card in body["cards"]] == ["cancel-order"]
+    assert body["unanswered"] == [{"question": "what is the weather tomorrow", "count": 1,
+                                   "query_id": 2}]
+    assert len(body["days"]) == 7 and body["days"][-1]["asked"] == 2
+    assert client.get("/api/insights").status_code == 401
+    backwards = client.get(f"/api/insights?since={today}&until={today - timedelta(days=1)}",
+                           headers=admin)
+    assert (backwards.status_code, backwards.json()) == (422, {
+        "detail": f"since {today} is after until {today - timedelta(days=1)}"})
+    early = client.get("/api/insights?until=0001-01-01", headers=admin)
+    assert (early.status_code, early.json()) == (422, {"detail": "until is too early"})
+    page = client.get("/insights")
+    assert page.status_code == 200 and '<script src="/static/insights.js" defer>' in page.text
+    off = TestClient(create_app(tiny_settings, tiny_engine)).get("/insights")
+    assert off.status_code == 503

@@ -48,6 +48,17 @@ def review_page(request: Request, settings: SettingsDep) -> HTMLResponse:
                                       {"page": "review", "enabled": True, "message": ""})
 
 
+@router.get("/insights", response_class=HTMLResponse)
+def insights_page(request: Request, settings: SettingsDep) -> HTMLResponse:
+    # Like the review page: no data in the HTML; the figures come from /api/insights.
+    enabled = bool(settings.admin_token)
+    return TEMPLATES.TemplateResponse(
+        request, "insights.html",
+        {"page": "insights", "enabled": enabled,
+         "message": "" if enabled else REVIEW_DISABLED.replace("review", "insights")},
+        status_code=200 if enabled else 503)
+
+
 @router.get("/docs", response_class=HTMLResponse)
 def api_docs(request: Request) -> HTMLResponse:
     """Swagger UI over /openapi.json, from the vendored copy in static/vendor."""
