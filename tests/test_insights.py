@@ -191,3 +191,36 @@ def test_the_insights_api_and_page(tiny_settings: Settings, tiny_engine: Engine)
     assert page.status_code == 200 and '<script src="/static/insights.js" defer>' in page.text
     off = TestClient(create_app(tiny_settings, tiny_engine)).get("/insights")
     assert off.status_code == 503
+
+
+def test_metrics_count_requests_outcomes_and_the_index(
+        tiny_settings: Settings, tiny_engine: Engine) -> None:
+    from fastapi.testclient import TestClient
+    from prometheus_client.parser import text_string_to_metric_families
+
+    from app.web.app import create_app
+
+    client = TestClient(create_app(tiny_settings, tiny_engine))
+    for question in ("cancel my order please", "cancel my order please", "weather tomorrow"):
+        client.post("/api/ask", json={"question": question})
+    client.post("/api/ask", json={"question": ""})
+    client.get("/no/such/page")
+    response = client.get("/metrics")
+    assert response.headers["content-type"] == "text/plain; version=1.0.0; charset=utf-8"
+    samples = {(s.name, tuple(sorted(s.labels.items()))): s.value
+               for family in text_string_to_metric_families(response.text)
+               for s in family.samples}
+    assert samples[("playbook_requests_total", (("method", "POST"), ("route", "/api/ask"),
+                                                ("status", "200")))] == 3
+    assert samples[("playbook_requests_total", (("method", "POST"), ("route", "/api/ask"),
+                                                ("status", "422")))] == 1
+    assert samples[("playbook_requests_total", (("method", "GET"), ("route", "unmatched"),
+                                                ("status", "404")))] == 1
+    assert samples[("playbook_answers_total", (("outcome", "answered"),))] == 2
+    assert samples[("playbook_answers_total", (("outcome", "refused"),))] == 1
+    assert samples[("playbook_request_seconds_count", (("route", "/api/ask"),))] == 4
+    assert {name: samples[(name, ())] for name in (
+        "playbook_index_entries", "playbook_index_vectors", "playbook_index_loads",
+        "playbook_index_load_failures", "playbook_ready")} == {
+        "playbook_index_entries": 3, "playbook_index_vectors": 9, "playbook_index_loads": 1,
+        "playbook_index_load_failures": 0, "playbook_ready": 1}

@@ -62,6 +62,7 @@ def test_one_json_log_line_per_request(
         "status": 200,
         "latency_ms": line["latency_ms"],
         "matched": True,
+        "ambiguous": False,
         "entry_id": "cancel-order",
         "confidence": 1.0,
     }

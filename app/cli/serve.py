@@ -18,10 +18,12 @@ from app.cli.context import Context
 def serve(context: Context, host: str, port: int, workers: int | None) -> None:
     """Serve the chat and the JSON API."""
     import os
+    import tempfile
 
     import uvicorn
 
     from app.web.logs import configure_logging
+    from app.web.metrics import MULTIPROCESS_ENV
     from app.web.server import server_options
 
     configure_logging()
@@ -35,6 +37,7 @@ def serve(context: Context, host: str, port: int, workers: int | None) -> None:
         uvicorn.run(app, host=host, port=port, **server_options(settings))
         return
     # Each worker builds its own app from the environment; pass the CLI's folders along.
+    os.environ.setdefault(MULTIPROCESS_ENV, tempfile.mkdtemp(prefix="playbook-metrics-"))
     os.environ["PLAYBOOK_KNOWLEDGE_DIR"] = str(settings.knowledge_dir)
     os.environ["PLAYBOOK_INDEX_DIR"] = str(settings.index_dir)
     os.environ["PLAYBOOK_WORKERS"] = str(settings.workers)  # each takes its share of the cores

@@ -85,6 +85,8 @@ class Engine:
         self.last_reload_error: str | None = None
         self._failures = 0
         self._retry_at = 0.0
+        self.loads = 0  # index loads or builds swapped in, and loads that failed (for /metrics)
+        self.load_failures = 0
 
     @classmethod
     def open(cls, settings: Settings, embedder: Embedder | None = None) -> Engine:
@@ -98,7 +100,11 @@ class Engine:
         """Read the knowledge, use the built index if it matches, otherwise rebuild it; swap in
         the result. A broken knowledge file raises and leaves the serving state untouched."""
         with self._reloading():
-            return self._load(force_rebuild, show_progress)
+            try:
+                return self._load(force_rebuild, show_progress)
+            except Exception:
+                self.load_failures += 1
+                raise
 
     @contextmanager
     def _reloading(self) -> Iterator[None]:
@@ -153,6 +159,7 @@ class Engine:
         # the index pointer as left after building.
         self._fingerprint = (knowledge_stamps, self._stamps([index_dir / CURRENT_FILE]))
         self.last_reload_error = None
+        self.loads += 1
         return LoadReport(action, reason, time.perf_counter() - started,
                           len(knowledge.entries), index.manifest.vector_count)
 

@@ -12,7 +12,7 @@ from fastapi.staticfiles import StaticFiles
 from app.config import Settings
 from app.engine.engine import Engine
 from app.store.feedback import FeedbackStore
-from app.web import admin, api, chat, insights, pages, review
+from app.web import admin, api, chat, insights, metrics, pages, review
 from app.web.deps import EngineDep, require_utf8_url
 from app.web.errors import install_error_handlers
 from app.web.middleware.change_watch import ChangeWatchMiddleware
@@ -81,8 +81,9 @@ def create_app(settings: Settings, engine: Engine) -> FastAPI:
 
     app.state.feedback_store = FeedbackStore.from_settings(settings)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
+    app.state.metrics = metrics.Metrics()
     for router in (pages.router, api.router, chat.router, review.router, insights.router,
-                   admin.router, admin.session_router):
+                   admin.router, admin.session_router, metrics.router):
         app.include_router(router)
     install_slack(app, settings)
     # The middleware added last runs first: each request is logged, given the security headers
@@ -91,5 +92,5 @@ def create_app(settings: Settings, engine: Engine) -> FastAPI:
         app.add_middleware(RateLimitMiddleware, per_minute=settings.rate_limit_per_minute)
     app.add_middleware(SecurityHeadersMiddleware, policies={"/docs": DOCS_CONTENT_SECURITY_POLICY})
     app.add_middleware(ChangeWatchMiddleware, engine=engine)
-    app.add_middleware(RequestLogMiddleware)
+    app.add_middleware(RequestLogMiddleware, observe=app.state.metrics.observe)
     return app

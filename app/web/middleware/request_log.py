@@ -10,6 +10,7 @@ import logging
 import re
 import time
 import uuid
+from collections.abc import Callable
 from typing import Any
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -26,14 +27,22 @@ def note_answer(state: Any, answer: Answer) -> None:
     best = answer.best or (answer.alternatives[0] if answer.alternatives else None)
     state.log_fields = {
         "matched": answer.matched,
+        "ambiguous": answer.matched and answer.ambiguous,
         "entry_id": best.entry.id if answer.matched and best else None,
         "confidence": round(answer.confidence, 4),
     }
 
 
+Observer = Callable[[dict[str, Any], bool], None]
+
+
 class RequestLogMiddleware:
-    def __init__(self, app: ASGIApp) -> None:
+    """Logs each request; `observe` (the /metrics counters) gets the same fields, and whether a
+    route served the request."""
+
+    def __init__(self, app: ASGIApp, observe: Observer | None = None) -> None:
         self.app = app
+        self.observe = observe
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -68,3 +77,5 @@ class RequestLogMiddleware:
             fields.update(scope.get("state", {}).get("log_fields", {}))
             access_log.info("%s %s %s", fields["method"], fields["path"], status,
                             extra={FIELDS: fields})
+            if self.observe is not None:
+                self.observe(fields, route is not None)
