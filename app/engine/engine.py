@@ -42,7 +42,7 @@ from app.knowledge.text import question_key
 from app.ranking.answers import to_answer, to_matches
 from app.ranking.ranker import Ranker
 from app.ranking.specificity import Specificity
-from app.records import Answer, Entry, Match
+from app.records import HIGH_CONFIDENCE, Answer, Entry, Match
 
 log = logging.getLogger("playbook.engine")
 # A reload that failed without any file changing (a full disk, say) is retried after 2, 4, 8 …
@@ -275,12 +275,17 @@ class Engine:
         mentions = extract_mentions(corrected, state.knowledge.slots)
         calibration = state.index.manifest.calibration
         candidates = state.specificity.candidates(corrected)
-        parts = windows(corrected)
-        vectors = self.embedder.encode([state.glossary.expand(p) for p in parts])
-        whole, *parts_answers = [
-            to_answer(text, state.ranker.rank(vector, alternatives + 1, tags), calibration,
-                      alternatives, mentions, candidates) for vector in vectors]
-        return surest_on_topic(whole, parts_answers)
+        def answer(texts: list[str]) -> list[Answer]:
+            vectors = self.embedder.encode([state.glossary.expand(t) for t in texts])
+            return [to_answer(text, state.ranker.rank(vector, alternatives + 1, tags),
+                              calibration, alternatives, mentions, candidates)
+                    for vector in vectors]
+
+        whole_text, *parts = windows(corrected)
+        [whole] = answer([whole_text])
+        if not parts or (whole.matched and whole.confidence >= HIGH_CONFIDENCE):
+            return whole  # a window could only confirm the same card: not worth ~40 encodings
+        return surest_on_topic(whole, answer(parts))
 
     def search(self, query: str, k: int = 5, tags: Collection[str] = ()) -> list[Match]:
         state = self._current()
