@@ -5,6 +5,7 @@ its templates, static files and vendored docs assets."""
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
 import time
@@ -30,8 +31,13 @@ def test_a_wheel_installed_elsewhere_serves_a_folder_made_by_init(tmp_path: Path
     env = {**os.environ, "PYTHONPATH": str(site), "HF_HUB_OFFLINE": "1"}
     env.pop("PLAYBOOK_KNOWLEDGE_DIR", None)
     env.pop("PLAYBOOK_INDEX_DIR", None)
+    source = tmp_path / "source"  # a copy: building in the checkout would leave build/ there
+    shutil.copytree(PROJECT_ROOT / "app", source / "app",
+                    ignore=shutil.ignore_patterns("__pycache__"))
+    for name in ("pyproject.toml", "README.md"):
+        shutil.copy(PROJECT_ROOT / name, source / name)
     run(sys.executable, "-m", "pip", "wheel", "--quiet", "--no-deps", "--no-build-isolation",
-        "--wheel-dir", str(wheels), str(PROJECT_ROOT), cwd=work, env=env)
+        "--wheel-dir", str(wheels), str(source), cwd=work, env=env)
     [wheel] = wheels.glob("playbook_assistant-*.whl")
     run(sys.executable, "-m", "pip", "install", "--quiet", "--no-deps", "--target", str(site),
         str(wheel), cwd=work, env=env)
