@@ -22,7 +22,7 @@ from tests.fakes import FakeEmbedder
 
 # Against the tiny playbook with the fake embedder: two right, one wrong (shipping-sla is second),
 # one out-of-scope query correctly refused and one wrongly answered.
-TINY_QUERIES = [
+TINY_QUERIES: list[dict[str, Any]] = [
     {"query": "cancel the order", "expected": "cancel-order"},
     {"query": "how long does shipping take for orders", "expected": ["shipping-sla"]},
     {"query": "shipping address", "expected": "shipping-sla"},
@@ -41,21 +41,26 @@ def queries_file(tmp_path: Path) -> Path:
     return write_jsonl(tmp_path / "queries.jsonl", TINY_QUERIES)
 
 
-@pytest.fixture
-def run_cli(tiny_settings: Settings, fake_embedder: FakeEmbedder,
-            monkeypatch: pytest.MonkeyPatch) -> Any:
+def eval_runner(settings: Settings, embedder: FakeEmbedder,
+                monkeypatch: pytest.MonkeyPatch) -> Any:
     """`playbook --knowledge-dir tiny --index-dir tmp eval ...` with the fake embedder and a
-    clock that makes every query take exactly 2 ms."""
+    clock that makes every query take exactly 2 ms (the other tests/test_eval_*.py use it too)."""
     ticks = itertools.count(step=2)
     monkeypatch.setattr(evaluate, "clock", lambda: next(ticks) / 1000.0)
 
     def run(*args: str) -> Any:
         return CliRunner().invoke(main, [
-            "--knowledge-dir", str(tiny_settings.knowledge_dir),
-            "--index-dir", str(tiny_settings.index_dir), "eval", *args,
-        ], obj=lambda settings: fake_embedder)
+            "--knowledge-dir", str(settings.knowledge_dir),
+            "--index-dir", str(settings.index_dir), "eval", *args,
+        ], obj=lambda settings: embedder)
 
     return run
+
+
+@pytest.fixture
+def run_cli(tiny_settings: Settings, fake_embedder: FakeEmbedder,
+            monkeypatch: pytest.MonkeyPatch) -> Any:
+    return eval_runner(tiny_settings, fake_embedder, monkeypatch)
 
 
 # ---------------------------------------------------------------- query files
@@ -163,6 +168,20 @@ EXPECTED_ENGINE = {
          "returned": "shipping-sla", "closest": "shipping-sla", "confidence": 0.704},
     ],
     "categories": {},
+    "answers": [
+        {"line": 1, "query": "cancel the order", "expected": ["cancel-order"],
+         "returned": "cancel-order", "closest": "cancel-order", "confidence": 0.9923,
+         "right": True},
+        {"line": 2, "query": "how long does shipping take for orders", "expected": ["shipping-sla"],
+         "returned": "shipping-sla", "closest": "shipping-sla", "confidence": 1.0, "right": True},
+        {"line": 3, "query": "shipping address", "expected": ["shipping-sla"],
+         "returned": "change-address", "closest": "change-address", "confidence": 0.9453,
+         "right": False},
+        {"line": 4, "query": "tell me a joke please", "expected": [], "returned": None,
+         "closest": "cancel-order", "confidence": 0.0083, "right": True},
+        {"line": 5, "query": "what is the weather", "expected": [], "returned": "shipping-sla",
+         "closest": "shipping-sla", "confidence": 0.704, "right": False},
+    ],
 }
 
 
@@ -178,6 +197,7 @@ def test_json_document_has_the_documented_schema(run_cli: Any, queries_file: Pat
         "systems": [EXPECTED_ENGINE],
         "thresholds": [{"metric": "top1", "limit": 0.6, "value": 0.6667, "passed": True}],
         "passed": True,
+        "changes": None,
     }
 
 

@@ -1,4 +1,5 @@
-"""`playbook eval`: score the engine (or a server, or another knowledge set) on labelled queries."""
+"""`playbook eval`: score the engine (or a server, or another knowledge set) on labelled queries,
+and list the answers a knowledge change changed."""
 
 from __future__ import annotations
 
@@ -6,15 +7,23 @@ import json
 import sys
 import tempfile
 from collections.abc import Iterable
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
 from app.cli.context import Context
+from app.errors import PlaybookError
+from app.evaluation.changes import answers_of, read_baseline
+from app.evaluation.changes import compare as compare_answers
+from app.evaluation.provenance import RunInfo, engine_info, server_info
 from app.evaluation.queries import QueryCase, load_queries, slice_alternates
 from app.evaluation.scoring import SystemResult, check_thresholds, parse_threshold, run_system, to_json
 from app.evaluation.systems import EngineSystem, RemoteSystem, System
+
+if TYPE_CHECKING:
+    from app.knowledge.playbook import KnowledgeBase
 
 
 def _progress(cases: Iterable[QueryCase], name: str) -> Iterable[QueryCase]:
@@ -37,32 +46,64 @@ def _thresholds(values: tuple[str, ...]) -> list[tuple[str, float]]:
     return limits
 
 
-def _local_results(context: Context, queries: Path, knowledge: Path | None,
-                   alternates: int | None, compare: bool) -> tuple[list[SystemResult], str]:
+@dataclass(frozen=True)
+class _Run:
+    results: list[SystemResult]
+    label: str  # what was evaluated: the knowledge folder or file, or the server's URL
+    info: RunInfo
+    questions: dict[str, str]  # entry id -> question, for the report
+    before: SystemResult | None = None  # the same queries on --against-knowledge
+
+
+def _local_run(context: Context, queries: Path, knowledge: Path | None, alternates: int | None,
+               compare: bool, against: Path | None) -> _Run:
     from app.engine.engine import Engine
     from app.evaluation.baselines import comparison_systems, temporary_engine
     from app.knowledge.playbook import load_knowledge
 
     settings = context.settings
     embedder = context.embedder()
+
+    def load(source: Path) -> KnowledgeBase:
+        kb = load_knowledge(source)
+        return kb if alternates is None else slice_alternates(kb, alternates)
+
     with tempfile.TemporaryDirectory(prefix="playbook-eval-") as tmp:
         workdir = Path(tmp)
         source = knowledge or settings.knowledge_dir
         if knowledge is not None or alternates is not None:
-            kb = load_knowledge(source)
-            if alternates is not None:
-                kb = slice_alternates(kb, alternates)
-            engine = temporary_engine(kb, embedder, settings, workdir / "engine")
+            engine = temporary_engine(load(source), embedder, settings, workdir / "engine")
         else:
             engine = Engine(settings, embedder)
             engine.load(show_progress=True)
         cases = load_queries(queries, [e.id for e in engine.entries()])
-        systems: list[System] = [EngineSystem(engine)]
+        shipping = EngineSystem(engine)
+        systems: list[System] = [shipping]
         if compare:
             systems += comparison_systems(engine.knowledge, engine, settings, workdir)
         results = [run_system(s, cases, progress=_progress) for s in systems]
-    label = str(source) + (f" (alternates[:{alternates}])" if alternates is not None else "")
-    return results, label
+        label = str(source) + (f" (alternates[:{alternates}])" if alternates is not None else "")
+        questions = shipping.questions()
+        before = None
+        if against is not None:
+            # The before may lack entries the queries expect now: that is what a change fixes.
+            old = EngineSystem(temporary_engine(load(against), embedder, settings,
+                                                workdir / "before"), name="before")
+            before = run_system(old, cases, progress=_progress)
+            questions = {**old.questions(), **questions}
+        return _Run(results, label, engine_info(engine, label), questions, before)
+
+
+def _remote_run(queries: Path, url: str) -> _Run:
+    server = RemoteSystem(url)
+    questions = server.questions()
+    cases = load_queries(queries, questions)
+    try:
+        health = server.health()
+    except PlaybookError:  # a server that is reloading still answers; the header says unknown
+        health = {}
+    return _Run([run_system(server, cases, progress=_progress)], url,
+                server_info(health, url), questions)
 
 
 @click.command("eval")
@@ -84,36 +125,53 @@ def _local_results(context: Context, queries: Path, knowledge: Path | None,
                    "latency).")
 @click.option("--alternates", type=click.IntRange(min=0), default=None, metavar="K",
               help="Keep only the first K alternates of each entry.")
+@click.option("--baseline", type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              default=None, metavar="RESULT.json",
+              help="List the queries whose answer changed since this saved --json result.")
+@click.option("--against-knowledge", "against", type=click.Path(exists=True, path_type=Path),
+              default=None, metavar="DIR",
+              help="List the queries whose answer differs from the one the same queries get on "
+                   "this knowledge (e.g. the previous version), with the same model.")
 @click.pass_obj
 def eval_command(context: Context, queries: Path, knowledge: Path | None, url: str | None,
                  compare: bool, as_json: bool, report: Path | None,
-                 fail_under: tuple[str, ...], alternates: int | None) -> None:
+                 fail_under: tuple[str, ...], alternates: int | None, baseline: Path | None,
+                 against: Path | None) -> None:
     """Score the engine on QUERIES (JSONL or CSV of query and expected entry id)."""
     limits = _thresholds(fail_under)
+    if baseline is not None and against is not None:
+        raise click.UsageError("--baseline and --against-knowledge both say what to compare "
+                               "with; give one")
+    earlier = read_baseline(baseline) if baseline is not None else None  # fail before the run
     if url is not None:
-        if compare or knowledge is not None or alternates is not None:
-            raise click.UsageError("--url evaluates a server as it is; --compare, --knowledge "
-                                   "and --alternates run in this process and cannot be combined "
-                                   "with it")
-        server = RemoteSystem(url)
-        cases = load_queries(queries, server.entry_ids())
-        results, label = [run_system(server, cases, progress=_progress)], url
+        if compare or knowledge is not None or alternates is not None or against is not None:
+            raise click.UsageError("--url evaluates a server as it is; --compare, --knowledge, "
+                                   "--alternates and --against-knowledge run in this process "
+                                   "and cannot be combined with it")
+        run = _remote_run(queries, url)
     else:
-        results, label = _local_results(context, queries, knowledge, alternates, compare)
+        run = _local_run(context, queries, knowledge, alternates, compare, against)
+    results = run.results
 
+    changes = None
+    if earlier is not None:
+        changes = compare_answers(earlier, results[0], str(baseline))
+    elif run.before is not None:
+        changes = compare_answers(answers_of(run.before), results[0], f"knowledge {against}")
     checked = check_thresholds(results[0], limits)
-    document: dict[str, Any] = to_json(results, str(queries), label, checked)
+    document: dict[str, Any] = to_json(results, str(queries), run.label, checked, changes)
     if as_json:
         click.echo(json.dumps(document, indent=2, ensure_ascii=False))
     else:
         from app.evaluation.report import render_table
 
-        click.echo(render_table(results, checked))
+        click.echo(render_table(results, checked, changes))
     if report is not None:
         from app.evaluation.report import render_html
 
-        report.write_text(render_html(results, f"playbook eval: {queries.name} on {label}",
-                                      checked), encoding="utf-8")
+        report.write_text(render_html(results, f"playbook eval: {queries.name} on {run.label}",
+                                      checked, run.info, changes, run.questions),
+                          encoding="utf-8")
         click.echo(f"report written to {report}", err=True)
     failed = [t for t in checked if not t.passed]
     if failed:

@@ -9,6 +9,7 @@ Conventions (README.md, Evaluation):
 
 from __future__ import annotations
 
+import math
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 
@@ -76,6 +77,13 @@ class ReliabilityBin:
     mean_confidence: float | None
     accuracy: float | None
 
+    @property
+    def interval(self) -> tuple[float, float] | None:
+        """95 % Wilson interval of the accuracy; None for an empty bin."""
+        if not self.count or self.accuracy is None:
+            return None
+        return wilson_interval(round(self.accuracy * self.count), self.count)
+
 
 def reliability_table(
     confidences: Sequence[float], correct: Sequence[bool], bins: int = 10
@@ -105,6 +113,19 @@ def _bin_of(confidence: float, bins: int) -> int:
         raise ValueError(f"confidence {confidence} is outside [0, 1]")
     # A confidence on an edge goes to the bin above it; 1.0 goes to the last bin.
     return min(int(confidence * bins + 1e-12), bins - 1)
+
+
+def wilson_interval(successes: int, trials: int, z: float = 1.96) -> tuple[float, float]:
+    """The Wilson score interval (95 % by default) of a share: honest on few trials, where a bin
+    of 2 queries at 50 % says little (0.09-0.91)."""
+    if trials <= 0:
+        raise ValueError("an interval needs at least one trial")
+    share = successes / trials
+    scale = 1.0 + z * z / trials
+    centre = (share + z * z / (2 * trials)) / scale
+    half = z * math.sqrt(share * (1 - share) / trials + z * z / (4 * trials * trials)) / scale
+    # Clamped so that rounding never puts the share itself outside its interval.
+    return max(0.0, min(share, centre - half)), min(1.0, max(share, centre + half))
 
 
 def expected_calibration_error(table: Sequence[ReliabilityBin]) -> float | None:

@@ -1,14 +1,14 @@
-"""Evaluation results for people: a terminal table, and a self-contained HTML report whose
-figures (matplotlib, Agg backend) are embedded as base64 PNG so the page opens offline."""
+"""Evaluation results for people: a terminal table, and a self-contained HTML report (its
+figures, app.evaluation.figures, are embedded PNGs, so the page opens offline)."""
 
 from __future__ import annotations
 
-import base64
 import html
-import io
-from collections.abc import Sequence
-from typing import Any
+from collections.abc import Mapping, Sequence
 
+from app.evaluation.changes import Change, ChangeReport, QueryAnswer
+from app.evaluation.figures import confidence_histogram, reliability_figure
+from app.evaluation.provenance import RunInfo
 from app.evaluation.scoring import SystemResult, Threshold
 
 COLUMNS = (
@@ -55,8 +55,10 @@ def metrics_rows(results: Sequence[SystemResult]) -> list[list[str]]:
     return rows
 
 
-def render_table(results: Sequence[SystemResult], thresholds: Sequence[Threshold] = ()) -> str:
-    """Counts, one metrics row per system, the first system's reliability table and misses."""
+def render_table(results: Sequence[SystemResult], thresholds: Sequence[Threshold] = (),
+                 changes: ChangeReport | None = None) -> str:
+    """Counts, one metrics row per system, the first system's reliability table and misses, and
+    the queries whose answer changed (with --baseline or --against-knowledge)."""
     first = results[0]
     lines = [f"{len(first.outcomes)} queries: {len(first.in_scope)} in scope, "
              f"{len(first.out_of_scope)} out of scope", ""]
@@ -89,71 +91,36 @@ def render_table(results: Sequence[SystemResult], thresholds: Sequence[Threshold
                      f"(closest {miss.closest}, confidence {conf})")
     if len(misses) > MISSES_SHOWN:
         lines.append(f"  … {len(misses) - MISSES_SHOWN} more (see --json or --report)")
+    if changes is not None:
+        lines += ["", f"Changes against {changes.against}: {changes.summary()}"]
+        lines += [_change_line(c) for c in changes.changes]
     if thresholds:
         lines += [""] + [t.describe() for t in thresholds]
     return "\n".join(lines)
 
 
+def _said(answer: QueryAnswer, right: bool) -> str:
+    conf = "-" if answer.confidence is None else f"{answer.confidence:.2f}"
+    return f"{answer.returned or 'no match'} ({conf}, {'right' if right else 'wrong'})"
+
+
+def _change_line(change: Change) -> str:
+    return (f"  {change.kind:<7} line {change.case.line}: {change.case.query!r}: "
+            f"{_said(change.before, change.right_before)} → "
+            f"{_said(change.after, change.right_after)}")
+
+
 # ---------------------------------------------------------------- HTML
 
-
-def _png(figure: Any) -> str:
-    buffer = io.BytesIO()
-    figure.savefig(buffer, format="png", dpi=100, bbox_inches="tight")
-    import matplotlib.pyplot as plt
-
-    plt.close(figure)
-    return base64.b64encode(buffer.getvalue()).decode("ascii")
-
-
-def reliability_figure(results: Sequence[SystemResult]) -> str | None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    calibrated = [r for r in results if r.reliability()]
-    if not calibrated:
-        return None
-    figure, axes = plt.subplots(figsize=(5, 5))
-    axes.plot([0, 1], [0, 1], linestyle="--", color="grey", label="perfect calibration")
-    for result in calibrated:
-        points = [(b.mean_confidence or 0.0, b.accuracy or 0.0)
-                  for b in result.reliability() if b.count]
-        axes.plot([p[0] for p in points], [p[1] for p in points], marker="o", label=result.name)
-    axes.set_xlabel("confidence (mean in bin)")
-    axes.set_ylabel("observed accuracy of the top entry")
-    axes.set_xlim(0, 1)
-    axes.set_ylim(0, 1)
-    axes.legend(loc="upper left")
-    axes.set_title("Reliability diagram")
-    return _png(figure)
-
-
-def score_histogram(result: SystemResult) -> str | None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    inside = [o.response.top_score for o in result.in_scope if o.response.top_score is not None]
-    outside = [o.response.top_score for o in result.out_of_scope
-               if o.response.top_score is not None]
-    if not inside and not outside:
-        return None
-    figure, axes = plt.subplots(figsize=(6, 3.5))
-    everything = inside + outside
-    low, high = min(everything), max(everything)
-    bins = [low + (high - low) * i / 30 for i in range(31)] if high > low else 10
-    if inside:
-        axes.hist(inside, bins=bins, alpha=0.6, label=f"in scope ({len(inside)})")
-    if outside:
-        axes.hist(outside, bins=bins, alpha=0.6, label=f"out of scope ({len(outside)})")
-    axes.set_xlabel("top score")
-    axes.set_ylabel("queries")
-    axes.legend()
-    axes.set_title(f"Top scores of {result.name}")
-    return _png(figure)
+_STYLE = """
+body { font-family: system-ui, sans-serif; margin: 2rem; color: #222; }
+table { border-collapse: collapse; margin: 1rem 0; }
+th, td { border: 1px solid #ccc; padding: .25rem .5rem; text-align: right; vertical-align: top; }
+td:first-child, th:first-child, .text td, .run th { text-align: left; }
+.text small { color: #555; }
+.fixed { background: #e6f4e6; } .broken { background: #fbe3e3; }
+img { max-width: 100%; margin-right: 1rem; }
+"""
 
 
 def _img(data: str | None, alt: str) -> str:
@@ -162,51 +129,106 @@ def _img(data: str | None, alt: str) -> str:
     return f'<img alt="{html.escape(alt)}" src="data:image/png;base64,{data}">'
 
 
+def _number(value: float | None, digits: int = 3) -> str:
+    return "-" if value is None else f"{value:.{digits}f}"
+
+
+def _entry(entry_id: str | None, questions: Mapping[str, str], empty: str) -> str:
+    """An entry as its id and, below it, its question (the id alone says little)."""
+    if entry_id is None:
+        return html.escape(empty)
+    question = questions.get(entry_id)
+    shown = html.escape(entry_id)
+    return shown if question is None else f"{shown}<br><small>{html.escape(question)}</small>"
+
+
+def _header(info: RunInfo | None) -> str:
+    if info is None:
+        return ""
+    rows = "".join(f"<tr><th>{html.escape(k)}</th><td>{html.escape(v)}</td></tr>"
+                   for k, v in info.rows())
+    return f'<table class="run">{rows}</table>'
+
+
+def _reliability_rows(result: SystemResult) -> str:
+    rows = []
+    for b in result.reliability():
+        interval = "-" if b.interval is None else f"{b.interval[0]:.3f}–{b.interval[1]:.3f}"
+        rows.append(f"<tr><td>{b.lower:.1f}–{b.upper:.1f}</td><td>{b.count}</td>"
+                    f"<td>{_number(b.mean_confidence)}</td><td>{_number(b.accuracy)}</td>"
+                    f"<td>{interval}</td></tr>")
+    return "".join(rows)
+
+
+def _misses_section(result: SystemResult, questions: Mapping[str, str]) -> str:
+    esc = html.escape
+    misses = result.misses()
+    rows = "".join(
+        f"<tr><td>{m.line}</td><td>{esc(m.query)}</td>"
+        f"<td>{'<br>'.join(_entry(e, questions, '') for e in m.expected) or 'no answer'}</td>"
+        f"<td>{_entry(m.returned, questions, 'no confident match')}</td>"
+        f"<td>{_entry(m.closest, questions, '')}</td><td>{_number(m.confidence)}</td></tr>"
+        for m in misses
+    )
+    return (f"<h2>Misses of {esc(result.name)} ({len(misses)})</h2>\n"
+            '<table class="text"><thead><tr><th>line</th><th>query</th><th>expected</th>'
+            "<th>answered</th><th>closest</th><th>confidence</th></tr></thead>"
+            f"<tbody>{rows}</tbody></table>")
+
+
+def _changes_section(changes: ChangeReport | None, questions: Mapping[str, str]) -> str:
+    if changes is None:
+        return ""
+    esc = html.escape
+
+    def side(answer: QueryAnswer, right: bool) -> str:
+        return (f"<td>{_entry(answer.returned, questions, 'no match')}</td>"
+                f"<td>{_number(answer.confidence)}</td><td>{'right' if right else 'wrong'}</td>")
+
+    rows = "".join(
+        f'<tr class="{c.kind}"><td>{c.kind}</td><td>{c.case.line}</td><td>{esc(c.case.query)}</td>'
+        f"{side(c.before, c.right_before)}{side(c.after, c.right_after)}</tr>"
+        for c in changes.changes
+    )
+    return (f"<h2>Changes against {esc(changes.against)}</h2>\n<p>{esc(changes.summary())}.</p>\n"
+            '<table class="text"><thead><tr><th>change</th><th>line</th><th>query</th>'
+            "<th>before</th><th>confidence</th><th></th><th>now</th><th>confidence</th><th></th>"
+            f"</tr></thead><tbody>{rows}</tbody></table>")
+
+
 def render_html(results: Sequence[SystemResult], title: str,
-                thresholds: Sequence[Threshold] = ()) -> str:
+                thresholds: Sequence[Threshold] = (), info: RunInfo | None = None,
+                changes: ChangeReport | None = None,
+                questions: Mapping[str, str] | None = None) -> str:
+    """The report: what ran (`info`), the metrics, calibration figures, every miss and (with a
+    before) every changed answer. `questions` maps entry ids to their question text."""
     esc = html.escape
     first = results[0]
+    named = questions or {}
     header = "".join(f"<th>{esc(c)}</th>" for c, _ in COLUMNS)
     body = "".join(
         "<tr>" + "".join(f"<td>{esc(c)}</td>" for c in row) + "</tr>"
         for row in metrics_rows(results)
     )
     described = "".join(f"<li><b>{esc(r.name)}</b>: {esc(r.description)}</li>" for r in results)
-    reliability = "".join(
-        f"<tr><td>{b.lower:.1f}–{b.upper:.1f}</td><td>{b.count}</td>"
-        f"<td>{'-' if b.mean_confidence is None else f'{b.mean_confidence:.3f}'}</td>"
-        f"<td>{'-' if b.accuracy is None else f'{b.accuracy:.3f}'}</td></tr>"
-        for b in first.reliability()
-    )
-    misses = "".join(
-        f"<tr><td>{m.line}</td><td>{esc(m.query)}</td><td>{esc(', '.join(m.expected) or '—')}"
-        f"</td><td>{esc(m.returned or 'no confident match')}</td><td>{esc(m.closest or '')}</td>"
-        f"<td>{'-' if m.confidence is None else f'{m.confidence:.3f}'}</td></tr>"
-        for m in first.misses()
-    )
     gates = "".join(f"<li>{esc(t.describe())}</li>" for t in thresholds)
+    threshold = info.threshold if info is not None else None
     return f"""<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>{esc(title)}</title>
-<style>
-body {{ font-family: system-ui, sans-serif; margin: 2rem; color: #222; }}
-table {{ border-collapse: collapse; margin: 1rem 0; }}
-th, td {{ border: 1px solid #ccc; padding: .25rem .5rem; text-align: right; }}
-td:first-child, th:first-child, .misses td {{ text-align: left; }}
-img {{ max-width: 100%; margin-right: 1rem; }}
-</style></head><body>
+<style>{_STYLE}</style></head><body>
 <h1>{esc(title)}</h1>
+{_header(info)}
 <p>{len(first.outcomes)} queries: {len(first.in_scope)} in scope,
 {len(first.out_of_scope)} out of scope.</p>
 <table><thead><tr>{header}</tr></thead><tbody>{body}</tbody></table>
 <ul>{described}</ul>
 {f"<h2>Gate</h2><ul>{gates}</ul>" if gates else ""}
+{_changes_section(changes, named)}
 <h2>Calibration of {esc(first.name)}</h2>
 {_img(reliability_figure(results), "reliability diagram")}
-{_img(score_histogram(first), "histogram of top scores")}
+{_img(confidence_histogram(first, threshold), "histogram of confidence")}
 <table><thead><tr><th>confidence</th><th>queries</th><th>mean confidence</th><th>accuracy</th>
-</tr></thead><tbody>{reliability}</tbody></table>
-<h2>Misses of {esc(first.name)} ({len(first.misses())})</h2>
-<table class="misses"><thead><tr><th>line</th><th>query</th><th>expected</th><th>answered</th>
-<th>closest</th><th>confidence</th></tr></thead><tbody>{misses}</tbody></table>
+<th>95 % interval</th></tr></thead><tbody>{_reliability_rows(first)}</tbody></table>
+{_misses_section(first, named)}
 </body></html>
 """

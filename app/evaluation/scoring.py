@@ -6,11 +6,14 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from app.evaluation import metrics
 from app.evaluation.queries import QueryCase
 from app.evaluation.systems import Response, System
+
+if TYPE_CHECKING:
+    from app.evaluation.changes import ChangeReport
 
 # Rankings are scored to this depth (MAP, recall); the API's /api/search allows at most 20.
 DEPTH = 20
@@ -40,10 +43,22 @@ class Outcome:
         return self.response.answered and not self.top_correct
 
     @property
+    def returned(self) -> str | None:
+        """The entry the system answered with; None when it said "no confident match"."""
+        return self.top if self.response.answered else None
+
+    @property
     def is_miss(self) -> bool:
         if self.case.in_scope:
             return not (self.top_correct and self.response.answered)
         return self.response.answered
+
+    def to_dict(self) -> dict[str, Any]:
+        """One query's answer in --json: what a later run compares against (--baseline)."""
+        return {"line": self.case.line, "query": self.case.query,
+                "expected": list(self.case.relevant), "returned": self.returned,
+                "closest": self.top, "confidence": round4(self.response.confidence),
+                "right": not self.is_miss}
 
 
 @dataclass(frozen=True)
@@ -58,7 +73,7 @@ class Miss:
     def to_dict(self) -> dict[str, Any]:
         return {"line": self.line, "query": self.query, "expected": list(self.expected),
                 "returned": self.returned, "closest": self.closest,
-                "confidence": _round(self.confidence)}
+                "confidence": round4(self.confidence)}
 
 
 @dataclass(frozen=True)
@@ -125,8 +140,7 @@ class SystemResult:
 
     def misses(self) -> list[Miss]:
         return [
-            Miss(o.case.query, o.case.relevant,
-                 o.top if o.response.answered else None, o.top,
+            Miss(o.case.query, o.case.relevant, o.returned, o.top,
                  o.response.confidence, o.case.line)
             for o in self.outcomes if o.is_miss
         ]
@@ -201,8 +215,10 @@ def to_json(
     queries_file: str,
     knowledge: str,
     thresholds: Sequence[Threshold] = (),
+    changes: ChangeReport | None = None,
 ) -> dict[str, Any]:
-    """The stable --json document (schema "playbook-eval/1", documented in README.md, Evaluation)."""
+    """The stable --json document (schema "playbook-eval/1", documented in README.md, Evaluation):
+    `answers` and `changes` were added to it later, compatibly (old readers ignore them)."""
     cases = results[0].outcomes if results else ()
     return {
         "schema": JSON_SCHEMA,
@@ -217,25 +233,27 @@ def to_json(
             {
                 "name": r.name,
                 "description": r.description,
-                "metrics": {k: _round(v) for k, v in r.metrics().items()},
+                "metrics": {k: round4(v) for k, v in r.metrics().items()},
                 "reliability": [
                     {"lower": b.lower, "upper": b.upper, "count": b.count,
-                     "mean_confidence": _round(b.mean_confidence), "accuracy": _round(b.accuracy)}
+                     "mean_confidence": round4(b.mean_confidence), "accuracy": round4(b.accuracy)}
                     for b in r.reliability()
                 ],
                 "misses": [m.to_dict() for m in r.misses()],
-                "categories": {name: {k: _round(v) for k, v in part.metrics().items()}
+                "categories": {name: {k: round4(v) for k, v in part.metrics().items()}
                                for name, part in r.categories().items()},
+                "answers": [o.to_dict() for o in r.outcomes],
             }
             for r in results
         ],
         "thresholds": [
-            {"metric": t.metric, "limit": t.limit, "value": _round(t.value), "passed": t.passed}
+            {"metric": t.metric, "limit": t.limit, "value": round4(t.value), "passed": t.passed}
             for t in thresholds
         ],
         "passed": all(t.passed for t in thresholds),
+        "changes": None if changes is None else changes.to_dict(),
     }
 
 
-def _round(value: float | None) -> float | None:
+def round4(value: float | None) -> float | None:
     return None if value is None else round(float(value), 4)

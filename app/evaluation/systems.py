@@ -46,6 +46,10 @@ class EngineSystem:
     def entry_ids(self) -> list[str]:
         return [e.id for e in self.engine.entries()]
 
+    def questions(self) -> dict[str, str]:
+        """Each entry's question, by id (the report names entries by their question)."""
+        return {e.id: e.question for e in self.engine.entries()}
+
     def run(self, query: str, depth: int) -> Response:
         answer = self.engine.ask(query, top_k=depth)
         matches = ([answer.best] if answer.best is not None else []) + list(answer.alternatives)
@@ -72,7 +76,15 @@ class RemoteSystem:
         self.client = client or httpx.Client(base_url=self.url, timeout=30.0)
 
     def entry_ids(self) -> list[str]:
-        return [e["id"] for e in self._json(self.client.get("/api/entries"))]
+        return list(self.questions())
+
+    def questions(self) -> dict[str, str]:
+        return {e["id"]: e["question"] for e in self._json(self.client.get("/api/entries"))}
+
+    def health(self) -> dict[str, Any]:
+        """GET /healthz: the server's model, encoder and knowledge hash."""
+        found: dict[str, Any] = self._json(self.client.get("/healthz"))
+        return found
 
     def run(self, query: str, depth: int) -> Response:
         found = self._json(self.client.get("/api/search", params={"q": query, "k": depth}))
