@@ -133,6 +133,18 @@ def test_slack_authorizations_of_the_wrong_type_are_ignored(
     assert (response.status_code, response.json()) == (200, {"ok": True})
 
 
+def test_a_slash_command_that_is_not_utf8_is_refused_not_garbled(
+        tiny_settings: Settings, tiny_engine: Engine) -> None:
+    from tests.test_slack import form_headers
+
+    settings = tiny_settings.model_copy(update={"slack_signing_secret": "test-signing-secret-1234"})
+    client = TestClient(create_app(settings, tiny_engine))
+    body = b"command=%2Fplaybook&text=%ff%fe&user_id=U1&channel_id=C1&response_url="
+    response = client.post("/slack/command", content=body, headers=form_headers(body))
+    assert (response.status_code, response.json()) == (400, {"detail": "the form is not UTF-8 text"})
+    assert client.app.state.feedback_store.queries() == []  # type: ignore[attr-defined]
+
+
 def test_a_429_carries_the_security_headers(tiny_settings: Settings,
                                             fake_embedder: FakeEmbedder) -> None:
     settings = tiny_settings.model_copy(update={"rate_limit_per_minute": 1, "watch_seconds": 0})

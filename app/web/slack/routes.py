@@ -79,7 +79,12 @@ class SlashCommand:
 
     @classmethod
     def from_form(cls, body: bytes) -> SlashCommand:
-        form = {k: v[0] for k, v in parse_qs(body.decode("utf-8"), keep_blank_values=True).items()}
+        """Percent-escapes that are not UTF-8 are refused (400), never read as U+FFFD."""
+        try:
+            fields = parse_qs(body.decode("utf-8"), keep_blank_values=True, errors="strict")
+        except UnicodeDecodeError:
+            raise HTTPException(400, "the form is not UTF-8 text") from None
+        form = {k: v[0] for k, v in fields.items()}
         return cls(text=form.get("text", ""), command=form.get("command") or "/playbook",
                    response_url=form.get("response_url", ""), user_id=form.get("user_id", ""),
                    channel_id=form.get("channel_id", ""))
