@@ -197,15 +197,24 @@ class SessionPool(Generic[Session]):
     run its two threads beside the next arrivals' and slow them all (measured with 4 clients:
     ~20 % fewer requests served than one thread each)."""
 
-    def __init__(self, solo: Session, shared: Session, calm_seconds: float = 1.0,
-                 clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(self, solo: Session, shared: Session | Callable[[], Session],
+                 calm_seconds: float = 1.0, clock: Callable[[], float] = time.monotonic) -> None:
+        """`shared` may be a factory: it is then made on the first overlap (a second ONNX
+        session costs ~0.35 s of start-up and memory a lone agent never needs)."""
         self.solo = solo
-        self.shared = shared
+        self._shared = shared
         self.calm_seconds = calm_seconds
         self._clock = clock
         self._running = 0
         self._last_overlap = float("-inf")
         self._lock = threading.Lock()
+
+    @property
+    def shared(self) -> Session:
+        """Called with the lock held."""
+        if callable(self._shared):
+            self._shared = self._shared()
+        return self._shared
 
     @contextmanager
     def session(self) -> Iterator[Session]:
@@ -242,9 +251,9 @@ class OnnxEmbedder:
         self._tokenizer, self._pad_id = load_tokenizer(spec)
         try:
             solo = new_session(onnx_path, threads)
-            shared = new_session(onnx_path, 1) if threads > 1 else solo
         except Exception as exc:  # onnxruntime's errors derive from Exception only
             raise ModelError(f"onnxruntime cannot load {onnx_path}: {exc}") from exc
+        shared: Any = (lambda: new_session(onnx_path, 1)) if threads > 1 else solo
         self._sessions = SessionPool(solo, shared)
         self._input_names = {node.name for node in solo.get_inputs()}
 
