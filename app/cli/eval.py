@@ -15,14 +15,13 @@ import click
 
 from app.cli.context import Context
 from app.errors import PlaybookError
-from app.evaluation.changes import answers_of, read_baseline
-from app.evaluation.changes import compare as compare_answers
-from app.evaluation.provenance import RunInfo, engine_info, server_info
-from app.evaluation.queries import QueryCase, load_queries, slice_alternates
-from app.evaluation.scoring import SystemResult, check_thresholds, parse_threshold, run_system, to_json
-from app.evaluation.systems import EngineSystem, RemoteSystem, System
 
-if TYPE_CHECKING:
+if TYPE_CHECKING:  # the evaluation package (numpy, matplotlib …) loads when eval runs, not
+    # with every `playbook` command: `playbook serve` starts sooner.
+    from app.evaluation.provenance import RunInfo
+    from app.evaluation.queries import QueryCase
+    from app.evaluation.scoring import SystemResult
+    from app.evaluation.systems import System
     from app.knowledge.playbook import KnowledgeBase
 
 
@@ -37,6 +36,8 @@ def _progress(cases: Iterable[QueryCase], name: str) -> Iterable[QueryCase]:
 
 
 def _thresholds(values: tuple[str, ...]) -> list[tuple[str, float]]:
+    from app.evaluation.scoring import parse_threshold
+
     limits = []
     for text in values:
         try:
@@ -59,6 +60,10 @@ def _local_run(context: Context, queries: Path, knowledge: Path | None, alternat
                compare: bool, against: Path | None) -> _Run:
     from app.engine.engine import Engine
     from app.evaluation.baselines import comparison_systems, temporary_engine
+    from app.evaluation.provenance import engine_info
+    from app.evaluation.queries import load_queries, slice_alternates
+    from app.evaluation.scoring import run_system
+    from app.evaluation.systems import EngineSystem
     from app.knowledge.playbook import load_knowledge
 
     settings = context.settings
@@ -95,6 +100,11 @@ def _local_run(context: Context, queries: Path, knowledge: Path | None, alternat
 
 
 def _remote_run(queries: Path, url: str) -> _Run:
+    from app.evaluation.provenance import server_info
+    from app.evaluation.queries import load_queries
+    from app.evaluation.scoring import run_system
+    from app.evaluation.systems import RemoteSystem
+
     server = RemoteSystem(url)
     questions = server.questions()
     cases = load_queries(queries, questions)
@@ -138,6 +148,10 @@ def eval_command(context: Context, queries: Path, knowledge: Path | None, url: s
                  fail_under: tuple[str, ...], alternates: int | None, baseline: Path | None,
                  against: Path | None) -> None:
     """Score the engine on QUERIES (JSONL or CSV of query and expected entry id)."""
+    from app.evaluation.changes import answers_of, read_baseline
+    from app.evaluation.changes import compare as compare_answers
+    from app.evaluation.scoring import check_thresholds, to_json
+
     limits = _thresholds(fail_under)
     if baseline is not None and against is not None:
         raise click.UsageError("--baseline and --against-knowledge both say what to compare "
