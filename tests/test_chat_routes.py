@@ -81,15 +81,17 @@ def test_chat_page_renders_the_template_with_examples(client: TestClient) -> Non
     assert response.headers["content-type"] == "text/html; charset=utf-8"
     assert response.template.name == "chat.html"  # type: ignore[attr-defined]
     context = response.context  # type: ignore[attr-defined]
-    assert {k: context[k] for k in ("page", "examples", "max_question_chars")} == {
+    assert {k: context[k] for k in ("page", "examples", "max_question_chars", "retention_days")} == {
         "page": "chat",
         "examples": ["cx wants a different delivery address", "cancel my order please",
                      "how long does shipping take"],
         "max_question_chars": 4000,
+        "retention_days": 30,
     }
     scripts = re.findall(r"<script[^>]*>", response.text)
     assert scripts == ['<script src="/static/common.js" defer>',
-                       '<script src="/static/chat.js" defer>']
+                       '<script src="/static/chat.js" defer>',
+                       '<script src="/static/playbook.js" defer>']
     assert re.findall(r"\son[a-z]+=", response.text) == []  # no inline event handlers
 
 
@@ -120,7 +122,7 @@ def test_static_files_are_served_by_the_app(client: TestClient) -> None:
     assert js.headers["content-type"].split(";")[0] in ("text/javascript",
                                                         "application/javascript")
     assert css.headers["content-type"] == "text/css; charset=utf-8"
-    for name in ("common.js", "chat.js", "review.js"):
+    for name in ("common.js", "chat.js", "playbook.js", "review.js"):
         assert ".innerHTML" not in client.get(f"/static/{name}").text
 
 

@@ -176,3 +176,14 @@ def test_lint_suggests_a_condition_the_question_states_in_words(tiny_settings: S
         "has no vendor condition (fix: add `conditions: {vendor: ...}` if the card applies only "
         "then)"]
 
+
+
+def test_the_entries_api_states_each_cards_conditions(
+        tiny_settings: Settings, fake_embedder: FakeEmbedder) -> None:
+    from fastapi.testclient import TestClient
+
+    from app.web.app import create_app
+
+    client = TestClient(create_app(tiny_settings, conditional_engine(tiny_settings, fake_embedder)))
+    assert [(e["id"], e["applies_when"]) for e in client.get("/api/entries").json()] == [
+        ("change-address", ["vendor is Best Buy"]), ("cancel-order", []), ("shipping-sla", [])]

@@ -137,6 +137,7 @@ def test_entries_and_entry(client: TestClient) -> None:
         "alternates": ["cancel my order please", "stop the order before it ships"],
         "tags": ["cancellation"],
         "source": {"file": "tiny.txt", "line": 3},
+        "applies_when": [],
     }
     missing = client.get("/api/entries/nope")
     assert (missing.status_code, missing.json()) == (404, {"detail": "no entry with id 'nope'"})

@@ -33,6 +33,7 @@ def chat_page(request: Request, engine: EngineDep, settings: SettingsDep) -> HTM
         "page": "chat",
         "examples": example_questions(engine),
         "max_question_chars": settings.max_question_chars,
+        "retention_days": settings.retention_days,
     })
 
 

@@ -143,12 +143,15 @@ class EntryOut(BaseModel):
     alternates: list[str]
     tags: list[str]
     source: SourceOut | None
+    applies_when: list[str] = Field(description="The card's conditions, in words (empty: it "
+                                    "applies whenever its question matches).")
 
     @classmethod
     def from_entry(cls, entry: Entry) -> EntryOut:
         source = SourceOut(file=entry.source.file, line=entry.source.line) if entry.source else None
         return cls(id=entry.id, question=entry.question, answer=entry.answer, macro=entry.macro,
-                   alternates=list(entry.alternates), tags=list(entry.tags), source=source)
+                   alternates=list(entry.alternates), tags=list(entry.tags), source=source,
+                   applies_when=[c.describe() for c in entry.conditions])
 
 
 class HealthOut(BaseModel):

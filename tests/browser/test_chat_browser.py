@@ -1,135 +1,36 @@
 """The chat and review pages in Debian's Chromium, against the real app, model and seed playbook.
 
 Run: .venv/bin/python -m pytest tests/browser -m browser -p no:cacheprovider
-Screenshots go to artifacts/screenshots/.
+Screenshots go to artifacts/screenshots/. The fixtures are in conftest.py; the agent's day-long
+flow (history, shortcut, picker search, playbook browser, dark mode, axe) in test_chat_flow.py.
 """
 
 from __future__ import annotations
 
-import math
-import shutil
-from collections.abc import Iterator
-from dataclasses import dataclass
-
 import pytest
-from playwright.sync_api import Browser, BrowserContext, Page, Route, expect, sync_playwright
+from playwright.sync_api import Page, Route, expect
 
-from app.config import Settings
-from app.engine.engine import Engine
-from app.knowledge.playbook import load_knowledge, save_playbook
-from app.records import Entry, confidence_band
-from app.store.feedback import Feedback, FeedbackStore
-from app.web.app import create_app
-from tests.fakes import PROJECT_ROOT, serve_in_thread
+from app.records import confidence_band
+from app.store.feedback import Feedback
+from tests.browser.live_app import (
+    XSS_ENTRY,
+    XSS_IMG,
+    XSS_SCRIPT,
+    Live,
+    ask,
+    percent,
+    policy_lines,
+    screenshot,
+    unlock_review,
+)
 
 pytestmark = [pytest.mark.browser, pytest.mark.model]
-
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                 "--disable-component-update", "--disable-sync"]
-SCREENSHOTS = PROJECT_ROOT / "artifacts" / "screenshots"
-TOKEN = "browser-test-token"
 
 BEST_BUY_QUESTION = "cx wants to change the shipping addr on a best buy order"
 BEST_BUY_MACRO = "#SD - Too Late - Can't Change Shipping Address (RP)"
 BEST_BUY_SOURCE = "Customer is requesting change to shipping address and the vendor is best buy."
 OUT_OF_SCOPE = "what's the best pizza place near the office"
 REVIEW_QUESTION = "item arrived damaged what do i do"
-
-XSS_IMG = "<img src=x onerror=\"window.__xss='img'\">"
-XSS_SCRIPT = "<script>window.__xss='script'</script>"
-XSS_ENTRY = Entry(
-    id="xss-probe",
-    question=f"Markup probe {XSS_IMG} and {XSS_SCRIPT} in a question",
-    answer=f"Answer with {XSS_SCRIPT} and {XSS_IMG}",
-    macro=f"#XSS {XSS_IMG}",
-    alternates=(f"{XSS_IMG} probe",),
-    tags=("<b>tag</b>",),
-)
-
-
-@dataclass(frozen=True)
-class Live:
-    url: str
-    engine: Engine
-    store: FeedbackStore
-
-
-@pytest.fixture(scope="module")
-def live(tmp_path_factory: pytest.TempPathFactory, seed_engine: Engine) -> Iterator[Live]:
-    root = tmp_path_factory.mktemp("live")
-    knowledge_dir = root / "knowledge"
-    shutil.copytree(PROJECT_ROOT / "knowledge", knowledge_dir)
-    playbook = load_knowledge(knowledge_dir / "playbook.yaml")
-    save_playbook(playbook.__class__(entries=(*playbook.entries, XSS_ENTRY),
-                                     needs_review=playbook.needs_review),
-                  knowledge_dir / "playbook.yaml")
-    settings = Settings(
-        _env_file=None,  # type: ignore[call-arg]
-        knowledge_dir=knowledge_dir, index_dir=root / "index", db_path=root / "feedback.sqlite3",
-        admin_token=TOKEN, encoder=seed_engine.settings.encoder)
-    engine = Engine(settings, seed_engine.embedder)  # the model is loaded once per session
-    engine.load()
-    app = create_app(settings, engine)
-    with serve_in_thread(app) as url:
-        yield Live(url, engine, app.state.feedback_store)
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Browser]:
-    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-    with sync_playwright() as playwright:
-        launched = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        yield launched
-        launched.close()
-
-
-@pytest.fixture
-def context(browser: Browser, live: Live) -> Iterator[BrowserContext]:
-    # Reduced motion: the page scrolls without animation, so screenshots are not mid-scroll.
-    ctx = browser.new_context(viewport={"width": 1100, "height": 900}, reduced_motion="reduce")
-    ctx.grant_permissions(["clipboard-read", "clipboard-write"], origin=live.url)
-    yield ctx
-    ctx.close()
-
-
-@pytest.fixture
-def problems() -> list[str]:
-    return []
-
-
-@pytest.fixture
-def page(context: BrowserContext, live: Live, problems: list[str]) -> Iterator[Page]:
-    opened = context.new_page()
-    # A CSP violation, a script error or an alert() all fail the test.
-    opened.on("console", lambda m: problems.append(f"console {m.type}: {m.text}")
-              if m.type == "error" else None)
-    opened.on("pageerror", lambda exc: problems.append(f"page error: {exc}"))
-    opened.on("dialog", lambda d: (problems.append(f"dialog: {d.message}"), d.dismiss()))
-    opened.goto(live.url + "/")
-    yield opened
-    assert problems == []
-
-
-def ask(page: Page, question: str) -> None:
-    count = page.locator("#conversation > li").count()
-    page.fill("#question", question)
-    page.press("#question", "Enter")
-    expect(page.locator("#conversation > li")).to_have_count(count + 2)
-    expect(page.locator("#conversation > li").last.locator(".pending")).to_have_count(0)
-
-
-def percent(confidence: float) -> str:
-    return f"{math.floor(confidence * 100 + 0.5)}%"  # JavaScript's Math.round
-
-
-def policy_lines(entry: Entry) -> list[str]:
-    """The card's policy paragraph: none when the answer is the macro itself."""
-    return [] if entry.answer == entry.macro else [entry.answer]
-
-
-def screenshot(page: Page, name: str, full_page: bool = False) -> None:
-    page.screenshot(path=str(SCREENSHOTS / name), full_page=full_page)
 
 
 # ------------------------------------------------------------------ the chat
@@ -169,8 +70,10 @@ def test_a_seed_paraphrase_shows_macro_source_confidence_and_copies(
 def test_clicking_an_alternative_shows_that_entry(page: Page, live: Live) -> None:
     expected = live.engine.ask(BEST_BUY_QUESTION)
     other = expected.alternatives[0].entry
+    assert expected.alternatives[0].confidence < 0.10  # so it waits behind "Show 3"
     ask(page, BEST_BUY_QUESTION)
 
+    page.locator("#conversation .card--answer .alt-more > summary").click()
     page.locator("#conversation .card--answer .alt").first.click()
 
     entry = page.locator("#conversation .card--entry").last
@@ -309,13 +212,6 @@ def test_markup_in_knowledge_and_queries_is_shown_literally(page: Page, live: Li
 
 
 # ------------------------------------------------------------------ feedback and review
-
-
-def unlock_review(page: Page, live: Live) -> None:
-    page.goto(live.url + "/review")
-    page.fill("#token", TOKEN)
-    page.press("#token", "Enter")
-    expect(page.locator("#queue .group")).to_have_count(3)
 
 
 def test_review_page_shows_queries_literally(page: Page, live: Live) -> None:
