@@ -16,7 +16,7 @@ from app.config import Settings
 from app.engine.engine import Engine
 from app.records import Answer, Entry, Match
 from app.store.feedback import Feedback, FeedbackStore
-from app.store.insights import CardFigures, DayFigures, Unanswered, insights
+from app.store.insights import CardFigures, CardRef, DayFigures, Unanswered, insights
 from tests.fakes import FakeEmbedder
 from tests.test_feedback import T0, Clock
 
@@ -69,7 +69,7 @@ def test_the_week_in_figures(filled: tuple[FeedbackStore, Clock]) -> None:
         CardFigures("cancel-order", CANCEL.question, 2, 2, 0, 0.85, DAY1.isoformat()),
         CardFigures("change-address", ADDRESS.question, 1, 0, 1, 0.95, DAY2.isoformat()),
     ]
-    assert figures.never_answered == ["shipping-sla"]
+    assert figures.never_answered == [CardRef("shipping-sla", SLA.question)]
     assert figures.unanswered == [Unanswered("What is the weather?", 2, 5)]
     assert figures.to_dict()["shares"] == {"answered": 0.4, "ambiguous": 0.2, "refused": 0.4}
     assert figures.to_dict()["thumbs_up_rate"] == 0.6667
@@ -80,7 +80,8 @@ def test_a_period_counts_only_its_days(filled: tuple[FeedbackStore, Clock]) -> N
     figures = insights(store, ENTRIES, DAY2, DAY2)
     assert (figures.asked, figures.answered, figures.refused, figures.down) == (2, 1, 1, 1)
     assert [card.entry_id for card in figures.cards] == ["change-address"]
-    assert figures.never_answered == ["cancel-order", "shipping-sla"]
+    assert [card.entry_id for card in figures.never_answered] == ["cancel-order",
+                                                                  "shipping-sla"]
 
 
 def test_retention_deletes_the_questions_but_keeps_the_counts(

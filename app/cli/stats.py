@@ -60,7 +60,8 @@ def stats_command(context: Context, since: datetime | None, until: datetime | No
     lines.append("Cards (answered, 👎, mean confidence, last used):")
     lines += [f"  {c.entry_id}: {c.answered}, {c.down}, {c.mean_confidence:.0%}, {c.last_used}"
               for c in figures.cards] or ["  none"]
-    lines.append(f"Never answered: {', '.join(figures.never_answered) or 'none'}")
+    never = ", ".join(card.entry_id for card in figures.never_answered)
+    lines.append(f"Never answered: {never or 'none'}")
     lines.append("Most asked without an answer:")
     lines += [f"  #{u.query_id}  {u.question}  x{u.count}" for u in figures.unanswered] or ["  none"]
     click.echo("\n".join(lines))

@@ -46,6 +46,12 @@ class CardFigures:
 
 
 @dataclass(frozen=True)
+class CardRef:
+    entry_id: str
+    question: str
+
+
+@dataclass(frozen=True)
 class Unanswered:
     question: str
     count: int
@@ -66,7 +72,7 @@ class Insights:
     accuracy_interval: tuple[float, float] | None
     days: list[DayFigures]
     cards: list[CardFigures]
-    never_answered: list[str]
+    never_answered: list[CardRef]
     unanswered: list[Unanswered]
     estimate_note: str = field(default=ESTIMATE_NOTE)
 
@@ -135,7 +141,8 @@ def insights(store: FeedbackStore, entries: Sequence[Entry], since: date,
                                   round(c["sum"] / c["answered"], 4), last_used[entry_id])
                       for entry_id, c in cards.items()),
                      key=lambda card: (-card.answered, card.entry_id)),
-        never_answered=[entry.id for entry in entries if entry.id not in cards],
+        never_answered=[CardRef(entry.id, entry.question) for entry in entries
+                        if entry.id not in cards],
         unanswered=[Unanswered(item.question, item.count, item.query_id)
                     for item in no_match.items[:TOP_UNANSWERED]],
     )

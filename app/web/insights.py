@@ -39,6 +39,11 @@ class CardOut(BaseModel):
     last_used: str
 
 
+class CardRefOut(BaseModel):
+    entry_id: str
+    question: str
+
+
 class UnansweredOut(BaseModel):
     question: str
     count: int
@@ -62,7 +67,7 @@ class InsightsOut(BaseModel):
     estimate_note: str
     days: list[DayOut]
     cards: list[CardOut]
-    never_answered: list[str]
+    never_answered: list[CardRefOut]
     unanswered: list[UnansweredOut]
 
 

@@ -21,6 +21,8 @@
 
   function pct(value) { return value === null ? "–" : Math.round(value * 100) + "%"; }
 
+  function questions(count) { return count + (count === 1 ? " question" : " questions"); }
+
   function isoDay(date) { return date.toISOString().slice(0, 10); }
 
   function query() {
@@ -48,10 +50,11 @@
     const interval = data.accuracy_interval;
     document.getElementById("tiles").replaceChildren(
       tile("Questions", String(data.asked), data.since + " – " + data.until),
-      tile("Answered", pct(data.shares.answered), data.answered + " questions"),
-      tile("Flagged ambiguous", pct(data.shares.ambiguous), data.ambiguous + " questions"),
-      tile("No confident match", pct(data.shares.refused), data.refused + " questions"),
-      tile("Agents' 👍", pct(data.thumbs_up_rate), rated + " rated (" + data.down + " 👎)"),
+      tile("Answered", pct(data.shares.answered), questions(data.answered)),
+      tile("Flagged ambiguous", pct(data.shares.ambiguous), questions(data.ambiguous)),
+      tile("No confident match", pct(data.shares.refused), questions(data.refused)),
+      tile("Rated right by agents", pct(data.thumbs_up_rate),
+           rated + " rated, " + data.down + " thumbs down"),
       tile("Estimated accuracy", pct(data.estimated_accuracy),
            interval ? "95%: " + pct(interval[0]) + "–" + pct(interval[1]) : "no answers"));
     document.getElementById("estimate-note").textContent = data.estimate_note;
@@ -159,7 +162,9 @@
       chart(data.days);
       weeks(data.days);
       cards(data.cards);
-      items("never", data.never_answered, "Every card was used.", function (id) { return el("li", null, id); });
+      items("never", data.never_answered, "Every card was used.", function (card) {
+        return el("li", null, card.question);
+      });
       items("unanswered", data.unanswered, "Nothing: every question got an answer.", function (u) {
         return el("li", null, u.question + " (asked " + u.count + "×)");
       });
