@@ -4,6 +4,7 @@ and a helper that serves an ASGI app on a free loopback port."""
 from __future__ import annotations
 
 import socket
+import subprocess
 import threading
 import time
 import zlib
@@ -12,6 +13,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+import httpx
 import numpy as np
 import uvicorn
 
@@ -85,6 +87,23 @@ what is the weather tomorrow
 tell me a joke
 reset my laptop password
 """
+
+
+def wait_until_ready(process: subprocess.Popen[Any], url: str, seconds: float = 300) -> None:
+    """Wait for a server process to answer GET /readyz with 200; fail with its output if it
+    exits first."""
+    deadline = time.monotonic() + seconds
+    while True:
+        if process.poll() is not None:
+            output = process.stdout.read() if process.stdout else ""
+            raise AssertionError(f"the server exited ({process.returncode}): {output!r}")
+        assert time.monotonic() < deadline, f"no answer from {url}/readyz in {seconds} s"
+        try:
+            if httpx.get(f"{url}/readyz").status_code == 200:
+                return
+        except httpx.TransportError:
+            pass
+        time.sleep(0.1)
 
 
 def free_port() -> int:

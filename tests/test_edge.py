@@ -17,7 +17,7 @@ import httpx
 import pytest
 
 from app.config import Settings
-from tests.fakes import PROJECT_ROOT, free_port
+from tests.fakes import PROJECT_ROOT, free_port, wait_until_ready
 
 # `playbook serve` itself (the click command, its uvicorn options), with the fake embedder.
 SERVE = (f"import sys; sys.path.insert(0, {str(PROJECT_ROOT)!r})\n"
@@ -36,17 +36,9 @@ def served(tiny_settings: Settings, tmp_path: Path) -> Iterator[str]:
            "PLAYBOOK_MAX_CONNECTIONS": "8", "PLAYBOOK_RATE_LIMIT_PER_MINUTE": "3"}
     log = (tmp_path / "serve.log").open("wb")
     with log, subprocess.Popen([sys.executable, "-c", SERVE, str(port)], cwd=tmp_path, env=env,
-                               stdout=log, stderr=subprocess.PIPE) as child:
+                               stdout=log, stderr=subprocess.DEVNULL) as child:
         url = f"http://127.0.0.1:{port}"
-        deadline = time.monotonic() + 60
-        while True:
-            assert child.poll() is None, child.stderr.read().decode() if child.stderr else ""
-            assert time.monotonic() < deadline, "playbook serve did not start"
-            try:
-                if httpx.get(f"{url}/healthz").status_code == 200:
-                    break
-            except httpx.TransportError:
-                time.sleep(0.1)
+        wait_until_ready(child, url, seconds=60)
         try:
             yield url
         finally:

@@ -8,13 +8,12 @@ import os
 import shutil
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import httpx
 import pytest
 
-from tests.fakes import PROJECT_ROOT, free_port
+from tests.fakes import PROJECT_ROOT, free_port, wait_until_ready
 
 pytestmark = pytest.mark.model
 
@@ -51,17 +50,9 @@ def test_a_wheel_installed_elsewhere_serves_a_folder_made_by_init(tmp_path: Path
     serve = [sys.executable, "-m", "app", "--knowledge-dir", str(work / "srv-playbook"),
              "--index-dir", str(work / "index"), "serve", "--port", str(port)]
     with subprocess.Popen(serve, cwd=work, env=env, stdout=subprocess.PIPE,
-                          stderr=subprocess.STDOUT) as server:
+                          stderr=subprocess.STDOUT, text=True) as server:
         url = f"http://127.0.0.1:{port}"
-        deadline = time.monotonic() + 300
-        while True:
-            assert server.poll() is None, server.stdout.read().decode() if server.stdout else ""
-            assert time.monotonic() < deadline, "the installed server did not start"
-            try:
-                if httpx.get(f"{url}/readyz").status_code == 200:
-                    break
-            except httpx.TransportError:
-                time.sleep(0.2)
+        wait_until_ready(server, url)
         try:
             answer = httpx.post(f"{url}/api/ask",
                                 json={"question": "cx wants to update the delivery address"})
@@ -69,7 +60,7 @@ def test_a_wheel_installed_elsewhere_serves_a_folder_made_by_init(tmp_path: Path
                 "/", "/docs", "/static/style.css", "/static/vendor/swagger-ui/swagger-ui.css")]
         finally:
             server.terminate()
-            output = server.communicate(timeout=30)[0].decode()
+            output = server.communicate(timeout=30)[0]
     assert (answer.status_code, answer.json()["entry_id"]) == (200, "example-change-address")
     assert pages == [200, 200, 200, 200]
     assert "setuptools" not in output and "Loading weights" not in output

@@ -6,7 +6,6 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import httpx
@@ -14,7 +13,7 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from app.config import Settings
-from tests.fakes import free_port
+from tests.fakes import free_port, wait_until_ready
 
 pytestmark = pytest.mark.model
 
@@ -35,15 +34,7 @@ def test_two_workers_answer_and_metrics_count_both(
                           cwd=tmp_path, env=env, stdout=subprocess.DEVNULL,
                           stderr=subprocess.DEVNULL) as server:
         try:
-            deadline = time.monotonic() + 300
-            while True:
-                assert server.poll() is None, "playbook serve --workers 2 exited"
-                assert time.monotonic() < deadline, "the workers did not start"
-                try:
-                    if httpx.get(f"{url}/readyz").status_code == 200:
-                        break
-                except httpx.TransportError:
-                    time.sleep(0.2)
+            wait_until_ready(server, url)
             answers = [httpx.post(f"{url}/api/ask", headers={"Connection": "close"},
                                   json={"question": "cancel my order please"}).json()["entry_id"]
                        for _ in range(8)]

@@ -10,7 +10,7 @@ from fastapi import APIRouter, Depends, HTTPException, Query
 from pydantic import BaseModel, Field
 from starlette.concurrency import run_in_threadpool
 
-from app.store.insights import insights
+from app.store.insights import CardFigures, CardRef, DayFigures, Unanswered, insights
 from app.web.deps import EngineDep, StoreDep, require_admin
 from app.web.schemas import error_responses
 
@@ -19,35 +19,6 @@ MAX_DAYS = 366
 
 router = APIRouter(prefix="/api/insights", dependencies=[Depends(require_admin)],
                    responses=error_responses(400, 401, 413, 422, 503))
-
-
-class DayOut(BaseModel):
-    day: str
-    asked: int
-    answered: int
-    ambiguous: int
-    refused: int
-
-
-class CardOut(BaseModel):
-    entry_id: str
-    question: str
-    answered: int
-    up: int
-    down: int
-    mean_confidence: float
-    last_used: str
-
-
-class CardRefOut(BaseModel):
-    entry_id: str
-    question: str
-
-
-class UnansweredOut(BaseModel):
-    question: str
-    count: int
-    query_id: int
 
 
 class InsightsOut(BaseModel):
@@ -65,10 +36,10 @@ class InsightsOut(BaseModel):
         description="Mean calibrated confidence of the answers given (no labels needed).")
     accuracy_interval: tuple[float, float] | None
     estimate_note: str
-    days: list[DayOut]
-    cards: list[CardOut]
-    never_answered: list[CardRefOut]
-    unanswered: list[UnansweredOut]
+    days: list[DayFigures]
+    cards: list[CardFigures]
+    never_answered: list[CardRef]
+    unanswered: list[Unanswered]
 
 
 @router.get("", response_model=InsightsOut,
