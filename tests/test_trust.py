@@ -3,6 +3,7 @@ messages and misspellings (fake embedder: exact, instant)."""
 
 from __future__ import annotations
 
+import pytest
 from fastapi.testclient import TestClient
 
 from app.config import Settings
@@ -187,3 +188,20 @@ def test_the_entries_api_states_each_cards_conditions(
     client = TestClient(create_app(tiny_settings, conditional_engine(tiny_settings, fake_embedder)))
     assert [(e["id"], e["applies_when"]) for e in client.get("/api/entries").json()] == [
         ("change-address", ["vendor is Best Buy"]), ("cancel-order", []), ("shipping-sla", [])]
+
+
+@pytest.mark.parametrize("question", ["cancel my order please", "update address on order",
+                                      "update address on order from home depot", "order?",
+                                      "what is the weather tomorrow"])
+def test_how_many_alternatives_are_shown_never_changes_the_answer(
+        tiny_settings: Settings, fake_embedder: FakeEmbedder, question: str) -> None:
+    engine = conditional_engine(tiny_settings, fake_embedder)
+    answers = [engine.ask(question, top_k=k) for k in (0, 1, 3)]
+    decided = {(a.matched, a.best.entry.id if a.best else None, a.ambiguous,
+                tuple(r.match.entry.id for r in a.ruled_out)) for a in answers}
+    assert len(decided) == 1
+    # Unmatched, the confidence shown is the best guess's: it needs one alternative shown.
+    assert len({round(a.confidence, 6) for a in (answers if answers[0].matched
+                                                  else answers[1:])}) == 1
+    assert [len(a.alternatives) for a in answers] == [0, min(1, len(answers[2].alternatives)),
+                                                      len(answers[2].alternatives)]

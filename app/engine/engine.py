@@ -48,6 +48,8 @@ log = logging.getLogger("playbook.engine")
 # A reload that failed without any file changing (a full disk, say) is retried after 2, 4, 8 …
 # watch intervals, never more than this many seconds apart.
 RETRY_MAX_SECONDS = 300.0
+# Entries ranked for every answer, however few alternatives the caller shows.
+DECISION_DEPTH = 3
 
 
 @dataclass(frozen=True)
@@ -277,8 +279,11 @@ class Engine:
         candidates = state.specificity.candidates(corrected)
         def answer(texts: list[str]) -> list[Answer]:
             vectors = self.embedder.encode([state.glossary.expand(t) for t in texts])
-            return [to_answer(text, state.ranker.rank(vector, alternatives + 1, tags),
-                              calibration, alternatives, mentions, candidates)
+            # The decision (ambiguity, a ruled-out top card's runner-up) looks past the
+            # alternatives shown: how many a caller wants to see must not change the answer.
+            depth = max(alternatives, DECISION_DEPTH) + 1
+            return [to_answer(text, state.ranker.rank(vector, depth, tags), calibration,
+                              alternatives, mentions, candidates)
                     for vector in vectors]
 
         whole_text, *parts = windows(corrected)
