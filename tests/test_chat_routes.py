@@ -340,13 +340,30 @@ def test_review_queue_lists_feedback_and_no_match(client: TestClient) -> None:
              "entry_id": "cancel-order", "entry_question": "Customer wants to cancel an order",
              "confidence": 1.0, "band": "high", "picked_entry_id": "change-address",
              "picked_question": "Customer wants to change the shipping address",
-             "none_of_these": False}]},
+             "none_of_these": False, "now_entry_id": "cancel-order",
+             "now_question": "Customer wants to cancel an order", "now_confidence": 1.0}]},
         {"key": "no_match", "title": "No confident match", "count": 1, "items": [
             {"query_id": 2, "question": "shipping order", "count": 1, "query_ids": [2],
              "entry_id": None, "entry_question": None, "confidence": 0.0171, "band": "low",
-             "picked_entry_id": None, "picked_question": None, "none_of_these": False}]},
+             "picked_entry_id": None, "picked_question": None, "none_of_these": False,
+             "now_entry_id": None, "now_question": None, "now_confidence": 0.0171}]},
         {"key": "low_confidence", "title": "Low confidence", "count": 0, "items": []},
     ]}
+
+
+def test_the_queue_says_what_the_playbook_answers_now(client: TestClient) -> None:
+    client.post("/api/chat/ask", json={"question": "when will my stuff ship"})
+    before = client.get("/api/review", headers=bearer()).json()["groups"][1]["items"][0]
+    assert (before["entry_id"], before["now_entry_id"]) == (None, None)
+    engine = client.app.state.engine  # type: ignore[attr-defined]
+    playbook = engine.settings.knowledge_dir / "playbook.yaml"
+    playbook.write_text(playbook.read_text(encoding="utf-8").replace(
+        "  - how long does shipping take\n",
+        "  - how long does shipping take\n  - when will my order ship\n"), encoding="utf-8")
+    engine.load()  # a knowledge change made since the question was asked
+    after = client.get("/api/review", headers=bearer()).json()["groups"][1]["items"][0]
+    assert (after["question"], after["entry_id"], after["now_entry_id"], after["now_question"]) == (
+        "when will my stuff ship", None, "shipping-sla", "What is our SLA for shipping most orders")
 
 
 def test_adding_an_alternate_through_the_api_changes_the_answer(client: TestClient) -> None:

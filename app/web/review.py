@@ -7,7 +7,7 @@ from fastapi import APIRouter, Depends
 from pydantic import BaseModel, Field
 
 from app.engine.engine import Engine
-from app.errors import EntryNotFound
+from app.errors import EntryNotFound, PlaybookError
 from app.store import review_queue as review
 from app.web.deps import EngineDep, QueryId, StoreDep, require_admin
 from app.web.schemas import STRICT_BODY, error_responses
@@ -30,6 +30,11 @@ class ReviewItemOut(BaseModel):
     picked_entry_id: str | None
     picked_question: str | None
     none_of_these: bool
+    now_entry_id: str | None = Field(
+        description="What the playbook answers this question with now (null: no confident "
+        "match): after a knowledge change, often no longer what it was asked with.")
+    now_question: str | None
+    now_confidence: float
 
 
 class ReviewGroupOut(BaseModel):
@@ -80,13 +85,26 @@ def _question_of(engine: Engine, entry_id: str | None) -> str | None:
         return None
 
 
-@router.get("", response_model=ReviewOut, summary="The review queue, grouped and counted")
+def _answered_now(engine: Engine, question: str) -> dict[str, object]:
+    try:
+        answer = engine.ask(question, top_k=1)  # unmatched: the best guess's confidence
+    except PlaybookError:  # e.g. a question longer than today's limit
+        return {"now_entry_id": None, "now_question": None, "now_confidence": 0.0}
+    best = answer.best if answer.matched else None
+    return {"now_entry_id": best.entry.id if best else None,
+            "now_question": best.entry.question if best else None,
+            "now_confidence": round(answer.confidence, 4)}
+
+
+@router.get("", response_model=ReviewOut, summary="The review queue, grouped and counted, each "
+            "question with what it was answered with then and what the playbook answers now")
 def review_queue(engine: EngineDep, store: StoreDep) -> ReviewOut:
     groups = [
         ReviewGroupOut(key=group.key, title=group.title, count=group.count, items=[
             ReviewItemOut.model_validate({
                 **item.to_dict(), "entry_question": _question_of(engine, item.entry_id),
-                "picked_question": _question_of(engine, item.picked_entry_id)})
+                "picked_question": _question_of(engine, item.picked_entry_id),
+                **_answered_now(engine, item.question)})
             for item in group.items])
         for group in review.review_groups(store, engine.entries())
     ]

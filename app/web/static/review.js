@@ -42,6 +42,11 @@
     } else {
       lines.push(el("p", "item-answered", "No confident match (best guess " + percent(item.confidence) + ")"));
     }
+    if (item.now_entry_id !== item.entry_id) {  // the playbook changed since it was asked
+      lines.push(el("p", "item-now", item.now_question
+        ? "Now answers: " + item.now_question + " (" + percent(item.now_confidence) + ")"
+        : "Now: no confident match"));
+    }
     if (groupKey === "thumbs_down") {
       const text = item.picked_question ? "Agent picked: " + item.picked_question
         : item.none_of_these ? "Agent said: none of these" : "Agent gave a thumbs-down without picking an entry";
