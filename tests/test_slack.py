@@ -744,7 +744,10 @@ def test_a_replayed_press_is_handled_once_and_foreign_payloads_are_refused(
                for _ in range(3)]
     assert (replies, len(receiver.requests)) == ([200, 200, 200], 1)
     for bad in (b"payload=%7B%7D", b"payload=%ff%fe", b"nothing=here",
-                press_body("delete_everything", f"{receiver.url}commands/1", q=1, t="x")):
+                press_body("delete_everything", f"{receiver.url}commands/1", q=1, t="x"),
+                press_body("feedback_up", f"{receiver.url}commands/1", q=2**70, t="x"),
+                press_body("show_alternative", f"{receiver.url}commands/1", q=1, t="x",
+                           e="shipping-sla", c=float("nan"))):
         response = client.post("/slack/interactions", content=bad, headers=form_headers(bad))
         assert (response.status_code, response.json()) == (
             400, {"detail": "not a Slack button press this app sent"})

@@ -20,7 +20,7 @@ from fastapi import APIRouter, BackgroundTasks, HTTPException, Request, Response
 from app.engine.engine import Engine
 from app.errors import EntryNotFound, FeedbackNotSaved, QueryNotFound
 from app.store.feedback import Feedback, FeedbackStore
-from app.web.deps import EngineDep, StoreDep
+from app.web.deps import MAX_QUERY_ID, EngineDep, StoreDep
 from app.web.slack.blocks import Buttons, Message, answer_message, notice_message, shown_entry_message
 from app.web.slack.routes import (
     ASKED_ALTERNATIVES,
@@ -65,7 +65,8 @@ class ButtonPress:
                         user_id=str(payload.get("user", {}).get("id", "")))
         except (UnicodeDecodeError, ValueError, KeyError, IndexError, TypeError, AttributeError):
             raise HTTPException(400, "not a Slack button press this app sent") from None
-        if payload.get("type") != "block_actions" or press.action_id not in ACTIONS:
+        if (payload.get("type") != "block_actions" or press.action_id not in ACTIONS
+                or not 1 <= press.query_id <= MAX_QUERY_ID or not 0 <= press.confidence <= 1):
             raise HTTPException(400, "not a Slack button press this app sent")
         return press
 
