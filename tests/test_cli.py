@@ -195,6 +195,20 @@ def test_init_creates_a_folder_that_serves_and_refuses_to_overwrite(
         2, "Error: team-playbook/playbook.yaml already exists")
 
 
+@pytest.mark.parametrize(("folder", "message"), [
+    ("", "Error: Invalid value for FOLDER: name the folder to create"),
+    ("a-file", "Error: Invalid value for 'FOLDER': Directory 'a-file' is a file."),
+    ("a-file/sub", "Error: cannot create a-file/sub: Not a directory"),
+])
+def test_init_refuses_a_folder_it_cannot_make(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, folder: str, message: str) -> None:
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "a-file").write_text("not a folder", encoding="utf-8")
+    result = CliRunner().invoke(main, ["init", folder], obj=lambda settings: FakeEmbedder())
+    assert (result.exit_code > 0, result.output.splitlines()[-1]) == (True, message)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a-file"]
+
+
 def test_init_from_the_seed_export(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.chdir(tmp_path)
     result = CliRunner().invoke(main, ["init", "seeded", "--from-export", str(SEED_EXPORT)],

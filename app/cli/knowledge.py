@@ -56,19 +56,25 @@ STARTER_FILES = {
 
 
 @click.command("init")
-@click.argument("folder", type=click.Path(path_type=Path))
+@click.argument("name", metavar="FOLDER", type=click.Path(file_okay=False))
 @click.option("--from-export", "export", type=click.Path(exists=True, dir_okay=False,
                                                          path_type=Path),
               help="Fill it from a flashcard export (e.g. the seed playbook.txt) instead of "
               "the one example card.")
-def init_command(folder: Path, export: Path | None) -> None:
+def init_command(name: str, export: Path | None) -> None:
     """Create a knowledge folder to serve: a playbook (one example card, or a flashcard export
     imported), a glossary and out-of-scope examples. Refuses a folder that has a playbook."""
     from app.knowledge.playbook import PLAYBOOK_FILE
 
+    if not name.strip():  # Path("") would be the current folder
+        raise click.BadParameter("name the folder to create", param_hint="FOLDER")
+    folder = Path(name)
     if (folder / PLAYBOOK_FILE).exists():
         raise click.UsageError(f"{folder / PLAYBOOK_FILE} already exists")
-    folder.mkdir(parents=True, exist_ok=True)
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise click.ClickException(f"cannot create {folder}: {exc.strerror}") from None
     for name, text in STARTER_FILES.items():
         if not (folder / name).exists() and not (export and name == PLAYBOOK_FILE):
             (folder / name).write_text(text, encoding="utf-8")
