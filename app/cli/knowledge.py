@@ -75,9 +75,9 @@ def init_command(name: str, export: Path | None) -> None:
         folder.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         raise click.ClickException(f"cannot create {folder}: {exc.strerror}") from None
-    for name, text in STARTER_FILES.items():
-        if not (folder / name).exists() and not (export and name == PLAYBOOK_FILE):
-            (folder / name).write_text(text, encoding="utf-8")
+    for file_name, text in STARTER_FILES.items():
+        if not (folder / file_name).exists() and not (export and file_name == PLAYBOOK_FILE):
+            (folder / file_name).write_text(text, encoding="utf-8")
     if export is not None:
         _import(export, folder / PLAYBOOK_FILE)
     click.echo(f"created {folder}: next, `playbook --knowledge-dir {folder} serve`")
