@@ -18,6 +18,7 @@ from app.store.feedback import FeedbackStore
 from app.store.review_queue import review_groups
 
 Z_95 = 1.96
+OUTCOMES = ("answered", "ambiguous", "refused")  # DayFigures' order
 TOP_UNANSWERED = 10
 ESTIMATE_NOTE = (
     "An estimate without labels: the mean calibrated confidence of the answers given. It holds "
@@ -66,9 +67,11 @@ class Insights:
     answered: int
     ambiguous: int
     refused: int
+    shares: dict[str, float]  # answered, ambiguous, refused: of all asked
     up: int
     down: int
-    estimated_accuracy: float | None
+    thumbs_up_rate: float | None
+    estimated_accuracy: float | None  # the mean calibrated confidence of the answers given
     accuracy_interval: tuple[float, float] | None
     days: list[DayFigures]
     cards: list[CardFigures]
@@ -76,16 +79,8 @@ class Insights:
     unanswered: list[Unanswered]
     estimate_note: str = field(default=ESTIMATE_NOTE)
 
-    def share(self, count: int) -> float:
-        return count / self.asked if self.asked else 0.0
-
     def to_dict(self) -> dict[str, object]:
-        plain = asdict(self)
-        plain["shares"] = {name: round(self.share(getattr(self, name)), 4)
-                           for name in ("answered", "ambiguous", "refused")}
-        rated = self.up + self.down
-        plain["thumbs_up_rate"] = round(self.up / rated, 4) if rated else None
-        return plain
+        return asdict(self)
 
 
 def insights(store: FeedbackStore, entries: Sequence[Entry], since: date,
@@ -93,20 +88,18 @@ def insights(store: FeedbackStore, entries: Sequence[Entry], since: date,
     """The figures for the days `since` … `until` (UTC, both included)."""
     rows = store.daily_counts(since.isoformat(), until.isoformat())
     by_day: dict[str, dict[str, int]] = {}
+    outcomes = dict.fromkeys(OUTCOMES, 0)
     cards: dict[str, dict[str, float]] = {}
     last_used: dict[str, str] = {}
-    totals = dict.fromkeys(("asked", "up", "down"), 0)
+    up = down = 0
     confidence_sum = confidence_sq = 0.0
-    answers = 0
     for row in rows:
-        day = by_day.setdefault(row.day, dict.fromkeys(("answered", "ambiguous", "refused"), 0))
-        day[row.outcome] += row.asked
-        totals["asked"] += row.asked
-        totals["up"] += row.up
-        totals["down"] += row.down
+        by_day.setdefault(row.day, dict.fromkeys(OUTCOMES, 0))[row.outcome] += row.asked
+        outcomes[row.outcome] += row.asked
+        up += row.up
+        down += row.down
         if row.outcome == "refused":
             continue
-        answers += row.asked
         confidence_sum += row.confidence_sum
         confidence_sq += row.confidence_sq
         card = cards.setdefault(row.entry_id, dict.fromkeys(("answered", "up", "down", "sum"), 0.0))
@@ -115,7 +108,8 @@ def insights(store: FeedbackStore, entries: Sequence[Entry], since: date,
         card["down"] += row.down
         card["sum"] += row.confidence_sum
         last_used[row.entry_id] = max(last_used.get(row.entry_id, ""), row.day)
-    questions = {entry.id: entry.question for entry in entries}
+    asked = sum(outcomes.values())
+    answers = asked - outcomes["refused"]
     estimate, interval = None, None
     if answers:
         estimate = confidence_sum / answers
@@ -124,18 +118,19 @@ def insights(store: FeedbackStore, entries: Sequence[Entry], since: date,
         spread = Z_95 * math.sqrt(max(confidence_sum - confidence_sq, 0.0)) / answers
         interval = (round(max(0.0, estimate - spread), 4), round(min(1.0, estimate + spread), 4))
         estimate = round(estimate, 4)
+    questions = {entry.id: entry.question for entry in entries}
     no_match = review_groups(store, entries)[1]
+    empty = dict.fromkeys(OUTCOMES, 0)
     return Insights(
-        since=since.isoformat(), until=until.isoformat(), asked=totals["asked"],
-        answered=sum(d["answered"] for d in by_day.values()),
-        ambiguous=sum(d["ambiguous"] for d in by_day.values()),
-        refused=sum(d["refused"] for d in by_day.values()),
-        up=totals["up"], down=totals["down"],
+        since=since.isoformat(), until=until.isoformat(), asked=asked,
+        answered=outcomes["answered"], ambiguous=outcomes["ambiguous"],
+        refused=outcomes["refused"],
+        shares={k: round(n / asked, 4) if asked else 0.0 for k, n in outcomes.items()},
+        up=up, down=down, thumbs_up_rate=round(up / (up + down), 4) if up + down else None,
         estimated_accuracy=estimate, accuracy_interval=interval,
-        days=[DayFigures(day.isoformat(), sum(by_day.get(day.isoformat(), {}).values()),
-                         *(by_day.get(day.isoformat(), {}).get(k, 0)
-                           for k in ("answered", "ambiguous", "refused")))
-              for day in _days(since, until)],
+        days=[DayFigures(day, sum(counts.values()), *counts.values())
+              for day, counts in ((d.isoformat(), by_day.get(d.isoformat(), empty))
+                                  for d in _days(since, until))],
         cards=sorted((CardFigures(entry_id, questions.get(entry_id, entry_id),
                                   int(c["answered"]), int(c["up"]), int(c["down"]),
                                   round(c["sum"] / c["answered"], 4), last_used[entry_id])
@@ -146,7 +141,6 @@ def insights(store: FeedbackStore, entries: Sequence[Entry], since: date,
         unanswered=[Unanswered(item.question, item.count, item.query_id)
                     for item in no_match.items[:TOP_UNANSWERED]],
     )
-
 
 def _days(since: date, until: date) -> list[date]:
     return [since + timedelta(days=n) for n in range((until - since).days + 1)]

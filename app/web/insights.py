@@ -8,10 +8,10 @@ from datetime import UTC, date, datetime, timedelta
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query
-from pydantic import BaseModel, BeforeValidator, Field
+from pydantic import BeforeValidator
 from starlette.concurrency import run_in_threadpool
 
-from app.store.insights import CardFigures, CardRef, DayFigures, Unanswered, insights
+from app.store.insights import Insights, insights
 from app.web.deps import EngineDep, StoreDep, require_admin
 from app.web.schemas import error_responses
 
@@ -35,27 +35,6 @@ router = APIRouter(prefix="/api/insights", dependencies=[Depends(require_admin)]
                    responses=error_responses(400, 401, 413, 422, 503))
 
 
-class InsightsOut(BaseModel):
-    since: str
-    until: str
-    asked: int
-    answered: int
-    ambiguous: int
-    refused: int
-    shares: dict[str, float] = Field(description="answered, ambiguous, refused: of all asked.")
-    up: int
-    down: int
-    thumbs_up_rate: float | None
-    estimated_accuracy: float | None = Field(
-        description="Mean calibrated confidence of the answers given (no labels needed).")
-    accuracy_interval: tuple[float, float] | None
-    estimate_note: str
-    days: list[DayFigures]
-    cards: list[CardFigures]
-    never_answered: list[CardRef]
-    unanswered: list[Unanswered]
-
-
 def _days_before(day: date, days: int) -> date:
     try:
         return day - timedelta(days=days)
@@ -63,7 +42,7 @@ def _days_before(day: date, days: int) -> date:
         return date.min
 
 
-@router.get("", response_model=InsightsOut,
+@router.get("", response_model=Insights,
             summary="Usage, outcomes, feedback, estimated accuracy and per-card figures for a "
             "period (UTC days; default the last 7; at most the last 366 of a longer one; empty "
             "when `since` is after `until`)")
@@ -71,11 +50,11 @@ async def get_insights(
     engine: EngineDep, store: StoreDep,
     since: Annotated[IsoDay | None, Query(description="First day, YYYY-MM-DD.")] = None,
     until: Annotated[IsoDay | None, Query(description="Last day, YYYY-MM-DD (default today).")] = None,
-) -> InsightsOut:
+) -> Insights:
     # Any dates are accepted (the schema cannot state an order between two parameters): a
     # period ending before it starts is empty, and a longer one is cut to its last MAX_DAYS.
     last = until or datetime.now(UTC).date()
     first = max(since or _days_before(last, DEFAULT_DAYS - 1), _days_before(last, MAX_DAYS - 1))
     entries = engine.entries()
-    figures = await run_in_threadpool(insights, store, entries, first, last)
-    return InsightsOut.model_validate(figures.to_dict())
+    figures: Insights = await run_in_threadpool(insights, store, entries, first, last)
+    return figures
