@@ -6,7 +6,7 @@ import os
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import Field, ValidationError
+from pydantic import Field, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from app.errors import SettingsInvalid
@@ -73,7 +73,15 @@ class Settings(BaseSettings):
     log_queries: bool = Field(default=True, description="Store asked questions for review.")
     retention_days: int = Field(default=30, ge=0, description="Delete logged queries after this.")
 
-    admin_token: str | None = Field(default=None, description="Enables admin routes when set.")
+    admin_token: str | None = Field(default=None, description="Enables admin routes when set "
+                                    "(changes made with it are recorded as 'admin').")
+    admins: str = Field(
+        default="", description="Named admins, comma-separated 'name:token' pairs: each "
+        "knowledge change is recorded with the name of whoever made it.")
+    admin_user_header: str | None = Field(
+        default=None, description="A header carrying the user name, set by a trusted reverse "
+        "proxy that authenticates people; recorded instead of the token's name (off by default: "
+        "only enable it when the proxy overwrites the header on every request).")
     slack_signing_secret: str | None = Field(default=None, description="Enables Slack routes.")
     slack_bot_token: str | None = Field(default=None, description="For replies to mentions.")
     slack_api_url: str = Field(default="https://slack.com/api/", description="Slack Web API base.")
@@ -100,6 +108,12 @@ class Settings(BaseSettings):
         default=0, ge=0, description="Per-client request limit on public routes (0 = off)."
     )
 
+    @field_validator("admins")
+    @classmethod
+    def _named_admins(cls, value: str) -> str:
+        _admin_pairs(value)
+        return value
+
     @classmethod
     def load(cls, **overrides: Any) -> Settings:
         """Settings from the environment, with every bad value named by its variable."""
@@ -112,6 +126,13 @@ class Settings(BaseSettings):
                 for error in exc.errors())
             raise SettingsInvalid(f"invalid setting: {problems}") from None
 
+    def admin_tokens(self) -> dict[str, str]:
+        """Each admin token with the name its changes are recorded under."""
+        named = {token: name for name, token in _admin_pairs(self.admins)}
+        if self.admin_token:
+            named.setdefault(self.admin_token, "admin")
+        return named
+
     def resolved_threads(self) -> int:
         if self.threads is not None:
             return self.threads
@@ -119,3 +140,14 @@ class Settings(BaseSettings):
 
     def resolved_model_path(self) -> Path:
         return self.model_path if self.model_path is not None else default_model_path()
+
+
+def _admin_pairs(text: str) -> list[tuple[str, str]]:
+    pairs = []
+    for item in filter(None, (part.strip() for part in text.split(","))):
+        name, _, token = (part.strip() for part in item.partition(":"))
+        if not name or len(token) < 8:
+            raise ValueError(f"{name or item!r}: expected 'name:token' with a token of at least "
+                             "8 characters")
+        pairs.append((name, token))
+    return pairs

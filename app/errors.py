@@ -103,3 +103,24 @@ class AlternateConflict(PlaybookError):
 
     exit_code = 9
     http_status = 409
+
+
+class KnowledgeChanged(PlaybookError):
+    """The knowledge changed after the editor read it: applying the edit would undo someone
+    else's change."""
+
+    exit_code = 10
+    http_status = 409
+
+    def __init__(self) -> None:
+        super().__init__("the playbook changed since this draft was started (someone published "
+                         "or edited it); reload, check the draft against it, and publish again")
+
+
+class VersionNotFound(PlaybookError):
+    exit_code = 2
+    http_status = 404
+
+    def __init__(self, version: int) -> None:
+        super().__init__(f"no knowledge version {version} in the history")
+        self.version = version

@@ -140,18 +140,19 @@ def test_the_review_page_holds_a_session_cookie_scripts_cannot_read(
     opened = client.post("/api/admin/session", json={"token": TOKEN})
     assert opened.status_code == 204
     cookie = opened.headers["set-cookie"]
-    assert re.fullmatch(r"playbook_admin=\d+\.[0-9a-f]{64}; HttpOnly; Max-Age=43200; "
+    assert re.fullmatch(rf"playbook_admin=\d+\.{b'admin'.hex()}\.[0-9a-f]{{64}}; HttpOnly; "
+                        r"Max-Age=43200; "
                         r"Path=/api/; SameSite=strict", cookie), cookie
     assert TOKEN not in cookie
     admin = {"X-Playbook-Admin": "1"}
-    assert client.get("/api/admin/session").json() == {"active": True}
+    assert client.get("/api/admin/session").json() == {"active": True, "name": "admin"}
     assert client.get("/api/review", headers=admin).status_code == 200
     # Without the header (a cross-site form cannot add one) the cookie alone is not enough.
     assert client.get("/api/review").status_code == 401
 
     closed = client.delete("/api/admin/session")
     assert closed.status_code == 204
-    assert client.get("/api/admin/session").json() == {"active": False}
+    assert client.get("/api/admin/session").json() == {"active": False, "name": None}
     assert client.get("/api/review", headers=admin).status_code == 401
 
 
@@ -160,13 +161,18 @@ def test_a_session_cookie_dies_with_its_lifetime_or_a_new_token(
     from app.web import admin_session
 
     now = 1_800_000_000.0
-    cookie = admin_session.issue(TOKEN, clock=lambda: now)
-    assert admin_session.valid(cookie, TOKEN, clock=lambda: now + 3600)
-    assert not admin_session.valid(cookie, TOKEN, clock=lambda: now + 12 * 3600 + 1)
-    assert not admin_session.valid(cookie, "a-rotated-token", clock=lambda: now)
-    issued, _, signature = cookie.partition(".")
-    assert not admin_session.valid(f"{int(issued) + 1}.{signature}", TOKEN, clock=lambda: now)
-    assert not admin_session.valid("not-a-cookie", TOKEN, clock=lambda: now)
+    tokens = {TOKEN: "alice", "bobs-token-123": "bob"}
+    cookie = admin_session.issue(TOKEN, "alice", clock=lambda: now)
+    assert admin_session.admin_of(cookie, tokens, clock=lambda: now + 3600) == "alice"
+    assert admin_session.admin_of(cookie, tokens, clock=lambda: now + 12 * 3600 + 1) is None
+    assert admin_session.admin_of(cookie, {"a-rotated-token": "alice"}, clock=lambda: now) is None
+    issued, name, signature = cookie.split(".")
+    assert admin_session.admin_of(f"{int(issued) + 1}.{name}.{signature}", tokens,
+                                  clock=lambda: now) is None
+    # Claiming another admin's name with one's own signature is refused.
+    assert admin_session.admin_of(f"{issued}.{b'bob'.hex()}.{signature}", tokens,
+                                  clock=lambda: now) is None
+    assert admin_session.admin_of("not-a-cookie", tokens, clock=lambda: now) is None
     client = _app(tiny_settings, fake_embedder, admin_token=TOKEN)
-    client.cookies.set("playbook_admin", f"{issued}.{'0' * 64}", path="/api/")
+    client.cookies.set("playbook_admin", f"{issued}.{name}.{'0' * 64}", path="/api/")
     assert client.get("/api/review", headers={"X-Playbook-Admin": "1"}).status_code == 401

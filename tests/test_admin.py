@@ -42,7 +42,7 @@ def test_reload_requires_the_admin_token(admin_settings: Settings, engine: Engin
     off = TestClient(create_app(admin_settings.model_copy(update={"admin_token": None}), engine))
     response = off.post("/api/admin/reload", headers={"Authorization": f"Bearer {TOKEN}"})
     assert (response.status_code, response.json()) == (
-        503, {"detail": "admin actions are disabled: set PLAYBOOK_ADMIN_TOKEN"})
+        503, {"detail": "admin actions are disabled: set PLAYBOOK_ADMIN_TOKEN or PLAYBOOK_ADMINS"})
 
 
 def test_reload_swaps_in_the_edited_knowledge(admin_settings: Settings, engine: Engine) -> None:

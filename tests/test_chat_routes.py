@@ -295,7 +295,7 @@ def test_without_an_admin_token_review_is_disabled(
     assert page.template.name == "review.html"  # type: ignore[attr-defined]
     assert page.context["enabled"] is False  # type: ignore[attr-defined]
     assert '<p id="disabled-message">review is disabled: set PLAYBOOK_ADMIN_TOKEN</p>' in page.text
-    disabled = {"detail": "admin actions are disabled: set PLAYBOOK_ADMIN_TOKEN"}
+    disabled = {"detail": "admin actions are disabled: set PLAYBOOK_ADMIN_TOKEN or PLAYBOOK_ADMINS"}
     for response in (client.get("/api/review", headers=bearer()),
                      client.post("/api/review/1/dismiss", headers=bearer()),
                      client.post("/api/review/1/add", headers=bearer(),

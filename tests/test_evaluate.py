@@ -131,13 +131,26 @@ def test_bad_rows_name_the_file_line_and_problem(tmp_path: Path, name: str, text
     assert str(caught.value) == str(tmp_path / message)
 
 
-def test_a_bad_query_file_exits_3_with_the_message(run_cli: Any, tmp_path: Path) -> None:
+def test_labels_naming_no_entry_are_reported_and_left_unscored(run_cli: Any,
+                                                               tmp_path: Path) -> None:
+    path = tmp_path / "stale.jsonl"
+    path.write_text('{"query": "cancel", "expected": "no-such-entry"}\n'
+                    '{"query": "cancel my order", "expected": "cancel-order"}\n',
+                    encoding="utf-8")
+    result = run_cli(str(path), "--json")
+    assert result.exit_code == 0
+    assert result.stderr == (f"warning: {path}: line 1: expected entry 'no-such-entry' is not "
+                             "in the playbook; the query 'cancel' is not scored (relabel it)\n")
+    assert json.loads(result.stdout)["counts"]["queries"] == 1
+
+
+def test_a_query_file_with_nothing_left_to_score_exits_3(run_cli: Any, tmp_path: Path) -> None:
     path = tmp_path / "bad.jsonl"
     path.write_text('{"query": "cancel", "expected": "no-such-entry"}\n', encoding="utf-8")
     result = run_cli(str(path))
     assert result.exit_code == 3
-    assert result.stderr == f"error: {path}:1: unknown entry id 'no-such-entry' in the " \
-                            "expected answer\n"
+    assert result.stderr.endswith(f"error: {path}: every query expects an entry that is retired "
+                                  "or gone; nothing left to score\n")
 
 
 # ---------------------------------------------------------------- the command

@@ -73,7 +73,7 @@ def test_loads_entries_with_their_lines() -> None:
          "leaving it empty; quote it: '#quick one'"),
         ("entries:\n- {id: x, question: Q, answer: A, alternate: [oops]}\n",
          "kb/playbook.yaml:2: unknown field(s) ['alternate']; allowed: ['alternates', 'answer', "
-         "'conditions', 'id', 'macro', 'question', 'source', 'tags', 'variants']"),
+         "'conditions', 'id', 'macro', 'question', 'retired', 'source', 'tags', 'variants']"),
         ("entries:\n- {id: x, question: Q, answer: A, alternates: [ok, 3]}\n",
          "kb/playbook.yaml:2: 'alternates' must be a list of non-empty strings"),
     ],

@@ -161,7 +161,7 @@ def test_a_shipment_state_rules_out_a_card_for_another_state(
 
 
 def test_lint_suggests_a_condition_the_question_states_in_words(tiny_settings: Settings) -> None:
-    from app.knowledge.lint import _unstated_conditions
+    from app.knowledge.lint import unstated_conditions
     from app.knowledge.playbook import load_knowledge
 
     folder = tiny_settings.knowledge_dir
@@ -171,7 +171,7 @@ def test_lint_suggests_a_condition_the_question_states_in_words(tiny_settings: S
         "question: Customer wants to change the shipping address",
         "question: Customer wants to change the shipping address of a Best Buy order"),
         encoding="utf-8")
-    findings = _unstated_conditions(load_knowledge(folder))
+    findings = unstated_conditions(load_knowledge(folder))
     assert [str(f) for f in findings] == [
         f"{playbook}:2 [change-address] info: the question names vendor 'Best Buy' but the card "
         "has no vendor condition (fix: add `conditions: {vendor: ...}` if the card applies only "

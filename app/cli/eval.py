@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from app.cli.context import Context
-from app.errors import PlaybookError
+from app.errors import PlaybookError, QueryFileError
 
 if TYPE_CHECKING:  # the evaluation package (numpy, matplotlib …) loads when eval runs, not
     # with every `playbook` command: `playbook serve` starts sooner.
@@ -61,7 +61,7 @@ def _local_run(context: Context, queries: Path, knowledge: Path | None, alternat
     from app.engine.engine import Engine
     from app.evaluation.baselines import comparison_systems, temporary_engine
     from app.evaluation.provenance import engine_info
-    from app.evaluation.queries import load_queries, slice_alternates
+    from app.evaluation.queries import load_queries, slice_alternates, split_stale
     from app.evaluation.scoring import run_system
     from app.evaluation.systems import EngineSystem
     from app.knowledge.playbook import load_knowledge
@@ -81,7 +81,12 @@ def _local_run(context: Context, queries: Path, knowledge: Path | None, alternat
         else:
             engine = Engine(settings, embedder)
             engine.load(show_progress=True)
-        cases = load_queries(queries, [e.id for e in engine.entries()])
+        cases, stale = split_stale(load_queries(queries), engine.knowledge)
+        for problem in stale:
+            click.echo(f"warning: {queries}: {problem}", err=True)
+        if not cases:
+            raise QueryFileError(str(queries), None, "every query expects an entry that is "
+                                 "retired or gone; nothing left to score")
         shipping = EngineSystem(engine)
         systems: list[System] = [shipping]
         if compare:

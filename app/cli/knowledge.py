@@ -15,9 +15,19 @@ from app.cli.context import Context
 @click.pass_obj
 def import_command(context: Context, export: Path) -> None:
     """Read a flashcard export (alternating lines or question<TAB>answer) into playbook.yaml."""
-    from app.knowledge.playbook import PLAYBOOK_FILE
+    from app.cli.workbench import who
+    from app.engine.engine import Change
+    from app.knowledge.playbook import PLAYBOOK_FILE, load_knowledge
+    from app.store.feedback import FeedbackStore
+    from app.store.history import KnowledgeHistory, record_change
 
-    _import(export, context.settings.knowledge_dir / PLAYBOOK_FILE)
+    target = context.settings.knowledge_dir / PLAYBOOK_FILE
+    history = KnowledgeHistory(FeedbackStore.from_settings(context.settings))
+    if target.exists():  # an edit made since the last recorded version is its own version
+        record_change(history, load_knowledge(context.settings.knowledge_dir), None)
+    _import(export, target)
+    record_change(history, load_knowledge(context.settings.knowledge_dir),
+                  Change(who(), "import"))
 
 
 def _import(export: Path, target: Path) -> None:

@@ -16,6 +16,12 @@ from app.cli.knowledge import build, import_command, init_command, lint_command
 from app.cli.review import review
 from app.cli.serve import reload_command, serve
 from app.cli.stats import stats_command
+from app.cli.workbench import (
+    entry_group,
+    history_command,
+    preview_command,
+    revert_command,
+)
 from app.config import Settings
 from app.embedding.embedder import offline_environment
 from app.errors import PlaybookError
@@ -51,5 +57,6 @@ def main(ctx: click.Context, knowledge_dir: Path | None, index_dir: Path | None)
 
 
 for command in (init_command, import_command, build, lint_command, reload_command, ask, serve,
-                eval_command, review, stats_command, backup_command):
+                eval_command, review, stats_command, backup_command, entry_group, preview_command,
+                history_command, revert_command):
     main.add_command(command)

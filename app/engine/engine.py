@@ -6,7 +6,7 @@ import logging
 import sqlite3
 import threading
 import time
-from collections.abc import Collection, Iterator
+from collections.abc import Callable, Collection, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,9 +21,11 @@ from app.errors import (
     AlternateConflict,
     EntryNotFound,
     IndexInvalid,
+    KnowledgeChanged,
     KnowledgeError,
     PlaybookError,
 )
+from app.files import write_atomic
 from app.index.build import build_index
 from app.index.format import (
     CURRENT_FILE,
@@ -36,7 +38,7 @@ from app.index.format import (
 from app.knowledge.editing import add_alternate, knowledge_lock
 from app.knowledge.glossary import Glossary
 from app.knowledge.mentions import extract_mentions
-from app.knowledge.playbook import KnowledgeBase, load_knowledge
+from app.knowledge.playbook import KnowledgeBase, load_knowledge, read_text
 from app.knowledge.spelling import Speller
 from app.knowledge.text import question_key
 from app.ranking.answers import to_answer, to_matches
@@ -66,6 +68,20 @@ class _State:
 
 
 @dataclass(frozen=True)
+class Change:
+    """Who changed the knowledge and how, for the listeners (the history): None when a reload
+    found the files changed on disk by someone else."""
+
+    who: str
+    action: str  # "publish", "review-add", "restore"
+    restored_from: int | None = None
+
+
+# Called after every load is swapped in: a listener recording versions skips unchanged files.
+ChangeListener = Callable[[KnowledgeBase, Change | None], None]
+
+
+@dataclass(frozen=True)
 class LoadReport:
     action: str  # "loaded" or "built"
     reason: str
@@ -89,6 +105,7 @@ class Engine:
         self._retry_at = 0.0
         self.loads = 0  # index loads or builds swapped in, and loads that failed (for /metrics)
         self.load_failures = 0
+        self.listeners: list[ChangeListener] = []
 
     @classmethod
     def open(cls, settings: Settings, embedder: Embedder | None = None) -> Engine:
@@ -117,7 +134,8 @@ class Engine:
             finally:
                 self.busy = False
 
-    def _load(self, force_rebuild: bool, show_progress: bool) -> LoadReport:
+    def _load(self, force_rebuild: bool, show_progress: bool,
+              change: Change | None = None) -> LoadReport:
         started = time.perf_counter()
         knowledge_stamps = self._stamps(self._knowledge_files())
         knowledge = load_knowledge(self.settings.knowledge_dir)
@@ -162,10 +180,35 @@ class Engine:
         self._fingerprint = (knowledge_stamps, self._stamps([index_dir / CURRENT_FILE]))
         self.last_reload_error = None
         self.loads += 1
+        self._tell_listeners(knowledge, change)
         return LoadReport(action, reason, time.perf_counter() - started,
                           len(knowledge.entries), index.manifest.vector_count)
 
-    def add_alternate(self, entry_id: str, phrasing: str, force: bool = False) -> LoadReport:
+    def _tell_listeners(self, knowledge: KnowledgeBase, change: Change | None) -> None:
+        for listener in self.listeners:
+            try:
+                listener(knowledge, change)
+            except Exception:  # the knowledge is live: a listener's failure must not undo that
+                log.exception("a knowledge-change listener failed")
+
+    def publish(self, edit: Callable[[str, KnowledgeBase], str], change: Change,
+                base_hash: str | None = None) -> LoadReport:
+        """Rewrite playbook.yaml with `edit(text, knowledge)` under the knowledge lock, then
+        rebuild and swap. With `base_hash`, refuse (KnowledgeChanged) if the knowledge is no
+        longer what the editor started from. `edit` validates; nothing is written if it raises."""
+        folder = self.settings.knowledge_dir
+        with self._reloading(), knowledge_lock(folder if folder.is_dir() else folder.parent):
+            knowledge = load_knowledge(folder)
+            if knowledge.path is None or knowledge.path.suffix not in (".yaml", ".yml"):
+                raise KnowledgeError(str(knowledge.path), None,
+                                     "only a playbook.yaml can be edited here")
+            if base_hash is not None and knowledge.content_hash() != base_hash:
+                raise KnowledgeChanged()
+            write_atomic(knowledge.path, edit(read_text(knowledge.path), knowledge))
+            return self._load(force_rebuild=False, show_progress=False, change=change)
+
+    def add_alternate(self, entry_id: str, phrasing: str, force: bool = False,
+                      change: Change | None = None) -> LoadReport:
         """Teach an entry a new phrasing: write it into playbook.yaml (under a lock shared with
         every other process, on the file as it is now), rebuild, swap the index. A phrasing that
         is already another entry's is refused, and so (unless `force`) is one whose nearest
@@ -181,7 +224,7 @@ class Engine:
                                      "alternates can only be added to a playbook.yaml")
             self._check_new_alternate(knowledge, entry_id, phrasing, force)
             add_alternate(knowledge.path, entry_id, phrasing, knowledge.slots)
-            return self._load(force_rebuild=False, show_progress=False)
+            return self._load(force_rebuild=False, show_progress=False, change=change)
 
     def _check_new_alternate(self, knowledge: KnowledgeBase, entry_id: str, phrasing: str,
                              force: bool) -> None:
@@ -190,18 +233,27 @@ class Engine:
             if entry.id != entry_id and key in {question_key(t)
                                                 for t in (entry.question, *entry.alternates)}:
                 raise AlternateConflict(f"{phrasing!r} is already a phrasing of {entry.id!r}")
-        state = self._state
-        if force or state is None:
+        if force:
             return
-        nearest = state.ranker.nearest_texts(self._encode(state, phrasing))
-        own = nearest.get(entry_id, -1.0)
-        rival, closest = max(((e, s) for e, s in nearest.items() if e != entry_id),
-                             key=lambda item: item[1], default=(None, -1.0))
-        if rival is not None and closest > own:
+        found = self.rival(entry_id, phrasing)
+        if found is not None:
+            rival, closest, own = found
             raise AlternateConflict(
                 f"{phrasing!r} sits closer to {rival!r} ({closest:.2f}) than to {entry_id!r} "
                 f"({own:.2f}): added, it would pull {rival!r}'s questions away; reword it, or add "
                 "it anyway (force)")
+
+    def rival(self, entry_id: str, text: str) -> tuple[str, float, float] | None:
+        """The entry whose indexed texts sit closer to `text` than `entry_id`'s do, with both
+        cosines, or None when `entry_id` is nearest (as a phrasing of it, `text` is safe)."""
+        state = self._state
+        if state is None:
+            return None
+        nearest = state.ranker.nearest_texts(self._encode(state, text))
+        own = nearest.get(entry_id, -1.0)
+        rival, closest = max(((e, s) for e, s in nearest.items() if e != entry_id),
+                             key=lambda item: item[1], default=(None, -1.0))
+        return (rival, closest, own) if rival is not None and closest > own else None
 
     def _knowledge_files(self) -> list[Path]:
         location = self.settings.knowledge_dir

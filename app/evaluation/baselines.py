@@ -94,7 +94,7 @@ def write_knowledge(kb: KnowledgeBase, folder: Path) -> Path:
                             ensure_ascii=False) for e in kb.entries]
         write_atomic(folder / "entries.jsonl", "\n".join(lines) + "\n")
         return folder
-    write_atomic(folder / PLAYBOOK_FILE, dump_playbook_yaml(kb.entries, kb.needs_review))
+    write_atomic(folder / PLAYBOOK_FILE, dump_playbook_yaml(kb.entries, kb.needs_review, kb.retired))
     if kb.glossary:
         write_atomic(folder / GLOSSARY_FILE,
                      yaml.safe_dump(kb.glossary, allow_unicode=True, sort_keys=False))

@@ -48,6 +48,36 @@ def load_queries(path: Path, known_ids: Iterable[str] | None = None) -> list[Que
     return cases
 
 
+@dataclass(frozen=True)
+class StaleLabel:
+    """A query whose expected entry is retired or no longer in the playbook: not scored."""
+
+    case: QueryCase
+    entry_id: str
+    retired: bool
+
+    def __str__(self) -> str:
+        state = "is retired" if self.retired else "is not in the playbook"
+        return (f"line {self.case.line}: expected entry {self.entry_id!r} {state}; the query "
+                f"{self.case.query!r} is not scored (relabel it)")
+
+
+def split_stale(cases: Iterable[QueryCase], kb: KnowledgeBase
+                ) -> tuple[list[QueryCase], list[StaleLabel]]:
+    """The cases whose labels all name entries in service, and the others, reported."""
+    active = {e.id for e in kb.entries}
+    retired = {e.id for e in kb.retired}
+    usable: list[QueryCase] = []
+    stale: list[StaleLabel] = []
+    for case in cases:
+        gone = next((r for r in case.relevant if r not in active), None)
+        if gone is None:
+            usable.append(case)
+        else:
+            stale.append(StaleLabel(case, gone, gone in retired))
+    return usable, stale
+
+
 def _parse_jsonl(text: str, file: str) -> list[QueryCase]:
     cases = []
     for number, line in enumerate(text.splitlines(), start=1):

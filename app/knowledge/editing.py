@@ -84,7 +84,7 @@ def add_alternate(path: Path, entry_id: str, phrasing: str, slots: dict[str, Slo
     edited = with_alternate_line(text, entry_id, phrasing)
     expected = before.with_alternate(entry_id, phrasing)
     if edited is None:  # no block list to extend: write the whole playbook (comments are lost)
-        edited = dump_playbook_yaml(expected.entries, expected.needs_review)
+        edited = dump_playbook_yaml(expected.entries, expected.needs_review, expected.retired)
     after = parse_playbook_yaml(edited, path, slots)
     if _entries(after) != _entries(expected):
         raise KnowledgeError(display_path(path), None,

@@ -40,7 +40,7 @@ def _where(kb: KnowledgeBase, entry: Entry) -> str:
 
 
 def lint(kb: KnowledgeBase, embedder: Embedder) -> list[LintFinding]:
-    findings = [*_orphans(kb), *_exact_duplicates(kb), *_macros(kb), *_unstated_conditions(kb)]
+    findings = [*_orphans(kb), *_exact_duplicates(kb), *macro_findings(kb), *unstated_conditions(kb)]
     findings += _by_embedding(kb, embedder)
     order = {"error": 0, "warning": 1, "info": 2}
     return sorted(findings, key=lambda f: order[f.level])
@@ -55,7 +55,7 @@ def _orphans(kb: KnowledgeBase) -> list[LintFinding]:
     ]
 
 
-def _unstated_conditions(kb: KnowledgeBase) -> list[LintFinding]:
+def unstated_conditions(kb: KnowledgeBase) -> list[LintFinding]:
     """A card whose question names a slot value ("the vendor is best buy", "within the past 5
     days") without a condition on that slot answers questions that contradict it."""
     findings = []
@@ -93,7 +93,7 @@ def _exact_duplicates(kb: KnowledgeBase) -> list[LintFinding]:
     return findings
 
 
-def _macros(kb: KnowledgeBase) -> list[LintFinding]:
+def macro_findings(kb: KnowledgeBase) -> list[LintFinding]:
     findings: list[LintFinding] = []
     for entry in kb.entries:
         if entry.macro is None:

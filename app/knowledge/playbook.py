@@ -31,7 +31,7 @@ OUT_OF_SCOPE_FILE = "out_of_scope.txt"
 SLOTS_FILE = "slots.yaml"
 
 _ENTRY_KEYS = {"id", "question", "answer", "macro", "alternates", "tags", "source", "variants",
-               "conditions"}
+               "conditions", "retired"}
 _REQUIRED_KEYS = ("id", "question", "answer")
 _LINE = "__line__"
 
@@ -45,9 +45,14 @@ class KnowledgeBase:
     slots: dict[str, Slot] = field(default_factory=dict, compare=False)
     path: Path | None = None
     entry_lines: dict[str, int] = field(default_factory=dict, compare=False)
+    # Cards taken out of service: kept in the file (and its history), never indexed or answered.
+    retired: tuple[Entry, ...] = ()
 
     def entry(self, entry_id: str) -> Entry | None:
         return next((e for e in self.entries if e.id == entry_id), None)
+
+    def retired_entry(self, entry_id: str) -> Entry | None:
+        return next((e for e in self.retired if e.id == entry_id), None)
 
     def content_hash(self) -> str:
         """sha256 of everything that shapes the index; the manifest stores it to spot staleness."""
@@ -56,9 +61,10 @@ class KnowledgeBase:
     @cached_property
     def _content_hash(self) -> str:  # the object is immutable, so hash it once
         payload = {
-            "entries": [_entry_to_dict(e) for e in self.entries],
+            "entries": [entry_to_dict(e) for e in self.entries],
             "glossary": self.glossary,
             "out_of_scope": list(self.out_of_scope),
+            **({"retired": sorted(e.id for e in self.retired)} if self.retired else {}),
         }
         blob = json.dumps(payload, sort_keys=True, ensure_ascii=False).encode("utf-8")
         return hashlib.sha256(blob).hexdigest()
@@ -170,6 +176,7 @@ def parse_playbook_yaml(text: str, path: Path, slots: dict[str, Slot] | None = N
         raise KnowledgeError(name, line, "'entries' is empty: a playbook needs at least one entry")
 
     entries: list[Entry] = []
+    retired: list[Entry] = []
     lines: dict[str, int] = {}
     for raw in doc["entries"]:
         entry = _parse_entry(raw, name, slots or {})
@@ -179,11 +186,20 @@ def parse_playbook_yaml(text: str, path: Path, slots: dict[str, Slot] | None = N
                 name, line, f"duplicate id {entry.id!r} (first used on line {lines[entry.id]})"
             )
         lines[entry.id] = line
-        entries.append(entry)
+        (retired if _retired(raw, name, line) else entries).append(entry)
+    if not entries:
+        raise KnowledgeError(name, lines[retired[0].id] if retired else 1,
+                             "every entry is retired: a playbook needs at least one in service")
     review = tuple(_parse_review_item(raw, name) for raw in doc.get("needs_review") or [])
-    return KnowledgeBase(
-        entries=tuple(entries), needs_review=review, path=path, entry_lines=lines
-    )
+    return KnowledgeBase(entries=tuple(entries), needs_review=review, path=path,
+                         entry_lines=lines, retired=tuple(retired))
+
+
+def _retired(raw: dict[str, Any], file: str, line: int) -> bool:
+    value = raw.get("retired", False)
+    if not isinstance(value, bool):
+        raise KnowledgeError(file, line, "'retired' must be true or false")
+    return value
 
 
 # `macro: #SD - No Price Match` is a YAML comment: the macro would silently be empty.
@@ -324,9 +340,10 @@ def load_entries_jsonl(path: Path) -> KnowledgeBase:
 # ---------------------------------------------------------------- saving
 
 
-def _entry_to_dict(entry: Entry) -> dict[str, Any]:
+def entry_to_dict(entry: Entry, retired: bool = False) -> dict[str, Any]:
     out: dict[str, Any] = {
         "id": entry.id,
+        **({"retired": True} if retired else {}),
         "question": entry.question,
         "answer": entry.answer,
         "macro": entry.macro,
@@ -350,9 +367,11 @@ def _entry_to_dict(entry: Entry) -> dict[str, Any]:
     return out
 
 
-def dump_playbook_yaml(entries: Iterable[Entry], needs_review: Iterable[UnpairedLine]) -> str:
+def dump_playbook_yaml(entries: Iterable[Entry], needs_review: Iterable[UnpairedLine],
+                       retired: Iterable[Entry] = ()) -> str:
     doc = {
-        "entries": [_entry_to_dict(e) for e in entries],
+        "entries": [*(entry_to_dict(e) for e in entries),
+                    *(entry_to_dict(e, retired=True) for e in retired)],
         "needs_review": [
             {"text": r.text, "source": {"file": r.source.file, "line": r.source.line},
              "reason": r.reason}
@@ -369,6 +388,6 @@ def dump_playbook_yaml(entries: Iterable[Entry], needs_review: Iterable[Unpaired
 def save_playbook(kb: KnowledgeBase, path: Path) -> None:
     """Validate what we are about to write by parsing it back (against the slots declared
     beside it, which are what it will be read with), then replace the file atomically."""
-    text = dump_playbook_yaml(kb.entries, kb.needs_review)
+    text = dump_playbook_yaml(kb.entries, kb.needs_review, kb.retired)
     parse_playbook_yaml(text, path, load_slots(path.parent / SLOTS_FILE))
     write_atomic(path, text)

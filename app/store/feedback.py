@@ -18,14 +18,15 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Literal
 
 from app.config import Settings
 from app.errors import FeedbackNotSaved, InvalidFeedback, QueryNotFound
 from app.records import Answer
-from app.store import daily
+from app.store import daily, history
+from app.store.clock import parse_timestamp, timestamp, utc_now
 
 log = logging.getLogger("playbook.feedback")
 
@@ -62,7 +63,7 @@ CREATE TABLE IF NOT EXISTS store_keys (
     name  TEXT PRIMARY KEY,
     value TEXT NOT NULL
 );
-""" + daily.SCHEMA
+""" + daily.SCHEMA + history.SCHEMA
 SCHEMA_VERSION = 1  # 1: queries.ambiguous and the daily counts
 
 
@@ -91,19 +92,6 @@ class LoggedQuery:
     review_status: ReviewStatus
     added_to: str | None
     feedback: Feedback | None
-
-
-def utc_now() -> datetime:
-    return datetime.now(UTC)
-
-
-def _timestamp(moment: datetime) -> str:
-    # Fixed-width ISO text in UTC, so string comparison in SQL orders by time.
-    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
-
-
-def _parse_timestamp(text: str) -> datetime:
-    return datetime.strptime(text, "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=UTC)
 
 
 def _migrate(connection: sqlite3.Connection) -> None:
@@ -155,7 +143,7 @@ class FeedbackStore:
         return sqlite3.connect(self.path, timeout=self.busy_timeout, isolation_level=None)
 
     @contextmanager
-    def _connection(self, write: bool) -> Iterator[sqlite3.Connection]:
+    def connection(self, write: bool) -> Iterator[sqlite3.Connection]:
         """One connection per operation; any SQLite failure becomes FeedbackNotSaved."""
         lock = self._write_lock if write else None
         try:
@@ -228,7 +216,7 @@ class FeedbackStore:
         self._last_purge = time.monotonic()
         if self.retention_days <= 0:
             return 0
-        cutoff = _timestamp(self.clock() - timedelta(days=self.retention_days))
+        cutoff = timestamp(self.clock() - timedelta(days=self.retention_days))
         connection.execute("DELETE FROM feedback WHERE query_id IN "
                            "(SELECT id FROM queries WHERE asked_at < ?)", (cutoff,))
         return connection.execute("DELETE FROM queries WHERE asked_at < ?", (cutoff,)).rowcount
@@ -237,10 +225,10 @@ class FeedbackStore:
 
     def purge_expired(self) -> int:
         """Delete questions (and their feedback) older than the retention period."""
-        with self._connection(write=True) as connection:
+        with self.connection(write=True) as connection:
             purged = self._purge(connection)
         if purged:  # copy the overwritten pages into the file and empty the WAL
-            with self._connection(write=False) as connection:
+            with self.connection(write=False) as connection:
                 connection.execute("PRAGMA wal_checkpoint(TRUNCATE)")
         return purged
 
@@ -249,9 +237,9 @@ class FeedbackStore:
         if not self.log_queries:
             return None
         entry_id = answer.best.entry.id if answer.best is not None else None
-        asked_at, confidence = _timestamp(self.clock()), round(answer.confidence, 4)
+        asked_at, confidence = timestamp(self.clock()), round(answer.confidence, 4)
         ambiguous = answer.matched and answer.ambiguous
-        with self._connection(write=True) as connection:
+        with self.connection(write=True) as connection:
             self._maybe_purge(connection)
             cursor = connection.execute(
                 "INSERT INTO queries (asked_at, question, entry_id, confidence, matched, channel,"
@@ -268,7 +256,7 @@ class FeedbackStore:
         """The proof that a caller was given this answer: sent with the answer, required with
         feedback from the open network, so nobody can overwrite a verdict by guessing ids."""
         if not self._schema_ready:
-            with self._connection(write=False):
+            with self.connection(write=False):
                 pass
         return hmac.new(self._token_key, str(query_id).encode(), hashlib.sha256).hexdigest()[:32]
 
@@ -279,7 +267,7 @@ class FeedbackStore:
                         token: str | None = None) -> None:
         """Store (or replace) the agent's verdict on one answer. With a `token`, only when it
         is that answer's feedback token; a wrong token reads exactly like an unknown id."""
-        with self._connection(write=True) as connection:
+        with self.connection(write=True) as connection:
             if connection.execute("SELECT 1 FROM queries WHERE id = ?",
                                   (query_id,)).fetchone() is None:
                 raise QueryNotFound(query_id)
@@ -294,15 +282,15 @@ class FeedbackStore:
                 " given_at = excluded.given_at, rating = excluded.rating,"
                 " picked_entry_id = excluded.picked_entry_id,"
                 " none_of_these = excluded.none_of_these",
-                (query_id, _timestamp(self.clock()), feedback.rating, feedback.picked_entry_id,
+                (query_id, timestamp(self.clock()), feedback.rating, feedback.picked_entry_id,
                  int(feedback.none_of_these)))
 
     def set_review_status(self, query_ids: list[int], status: ReviewStatus,
                           added_to: str | None = None) -> None:
-        with self._connection(write=True) as connection:
+        with self.connection(write=True) as connection:
             connection.executemany(
                 "UPDATE queries SET review_status = ?, reviewed_at = ?, added_to = ? WHERE id = ?",
-                [(status, _timestamp(self.clock()), added_to, qid) for qid in query_ids])
+                [(status, timestamp(self.clock()), added_to, qid) for qid in query_ids])
 
     def backup(self, destination: Path) -> int:
         """A consistent copy of the database while it is in use (SQLite's online backup API:
@@ -311,7 +299,7 @@ class FeedbackStore:
         if destination.exists():
             raise FeedbackNotSaved(f"{destination} already exists; back up to a new file")
         destination.parent.mkdir(parents=True, exist_ok=True)
-        with self._connection(write=False) as source:
+        with self.connection(write=False) as source:
             copy = sqlite3.connect(destination)
             try:
                 source.backup(copy)
@@ -332,7 +320,7 @@ class FeedbackStore:
 
     def daily_counts(self, since: str, until: str) -> list[daily.DailyCount]:
         """The daily counts for the days `since` … `until` (YYYY-MM-DD, UTC, both included)."""
-        with self._connection(write=False) as connection:
+        with self.connection(write=False) as connection:
             return daily.read(connection, since, until)
 
     def queries(self, status: ReviewStatus | None = None) -> list[LoggedQuery]:
@@ -342,7 +330,7 @@ class FeedbackStore:
         return self._select("WHERE q.review_status = ?", (status,))
 
     def _select(self, where: str, params: tuple[object, ...]) -> list[LoggedQuery]:
-        with self._connection(write=False) as connection:
+        with self.connection(write=False) as connection:
             rows = connection.execute(
                 "SELECT q.id, q.asked_at, q.question, q.entry_id, q.confidence, q.matched,"
                 " q.channel, q.review_status, q.added_to,"
@@ -351,7 +339,7 @@ class FeedbackStore:
                 " ORDER BY q.id", params).fetchall()
         return [
             LoggedQuery(
-                id=row[0], asked_at=_parse_timestamp(row[1]), question=row[2], entry_id=row[3],
+                id=row[0], asked_at=parse_timestamp(row[1]), question=row[2], entry_id=row[3],
                 confidence=row[4], matched=bool(row[5]), channel=row[6], review_status=row[7],
                 added_to=row[8],
                 feedback=Feedback(row[9], row[10], bool(row[11])) if row[9] else None)

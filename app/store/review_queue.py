@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Literal
 
-from app.engine.engine import Engine, LoadReport
+from app.engine.engine import Change, Engine, LoadReport
 from app.errors import FeedbackNotSaved
 from app.knowledge.text import question_key
 from app.records import Entry, confidence_band
@@ -156,7 +156,7 @@ def _with(query_id: int, ids: Iterable[int]) -> list[int]:
 
 
 def add_as_alternate(store: FeedbackStore, engine: Engine, query_id: int,
-                     entry_id: str, force: bool = False) -> AddOutcome:
+                     entry_id: str, force: bool = False, who: str = "admin") -> AddOutcome:
     """Write the question into the entry's alternates; the engine rebuilds and swaps its index.
     The queue is marked first, so a database that cannot be written changes nothing; a failed
     playbook write puts it back, and `reconcile` heals a crash in between."""
@@ -164,7 +164,8 @@ def add_as_alternate(store: FeedbackStore, engine: Engine, query_id: int,
     resolved = _with(query_id, _open_askings(store, query.question))
     store.set_review_status(resolved, "added", added_to=entry_id)
     try:
-        report = engine.add_alternate(entry_id, query.question, force=force)
+        report = engine.add_alternate(entry_id, query.question, force=force,
+                                      change=Change(who, "review-add"))
     except BaseException:
         store.set_review_status(resolved, "open")
         raise

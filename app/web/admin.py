@@ -24,7 +24,8 @@ class ReloadOut(BaseModel):
 class SessionIn(BaseModel):
     model_config = STRICT_BODY
 
-    token: str = Field(min_length=1, max_length=1024, description="PLAYBOOK_ADMIN_TOKEN.")
+    token: str = Field(min_length=1, max_length=1024,
+                       description="PLAYBOOK_ADMIN_TOKEN, or a named admin's token.")
 
 
 router = APIRouter(prefix="/api/admin", dependencies=[Depends(require_admin)],
@@ -38,13 +39,15 @@ session_router = APIRouter(prefix="/api/admin/session",
                      summary="Exchange the admin token for an HttpOnly session cookie (the "
                      "review page); later requests send the cookie and an X-Playbook-Admin header")
 def open_session(body: SessionIn, settings: SettingsDep, request: Request) -> Response:
-    expected = settings.admin_token
-    if not expected:
+    tokens = settings.admin_tokens()
+    if not tokens:
         raise HTTPException(503, ADMIN_DISABLED)
-    if not hmac.compare_digest(body.token.strip().encode(), expected.encode()):
+    given = body.token.strip().encode()
+    token = next((t for t in tokens if hmac.compare_digest(given, t.encode())), None)
+    if token is None:
         raise HTTPException(401, "that admin token was not accepted")
     response = Response(status_code=204)
-    response.set_cookie(admin_session.COOKIE, admin_session.issue(expected),
+    response.set_cookie(admin_session.COOKIE, admin_session.issue(token, tokens[token]),
                         max_age=admin_session.LIFETIME_SECONDS, path="/api/", httponly=True,
                         samesite="strict", secure=request.url.scheme == "https")
     return response
@@ -52,6 +55,7 @@ def open_session(body: SessionIn, settings: SettingsDep, request: Request) -> Re
 
 class SessionOut(BaseModel):
     active: bool = Field(description="Whether this browser holds a live admin session.")
+    name: str | None = Field(default=None, description="Whose session it is.")
 
 
 @session_router.get("", response_model=SessionOut,
@@ -59,8 +63,8 @@ class SessionOut(BaseModel):
                     "load; the cookie itself is invisible to scripts)")
 def session_state(settings: SettingsDep, request: Request) -> SessionOut:
     cookie = request.cookies.get(admin_session.COOKIE)
-    return SessionOut(active=bool(settings.admin_token and cookie
-                                  and admin_session.valid(cookie, settings.admin_token)))
+    name = admin_session.admin_of(cookie, settings.admin_tokens()) if cookie else None
+    return SessionOut(active=name is not None, name=name)
 
 
 @session_router.delete("", status_code=204, response_class=Response,

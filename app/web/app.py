@@ -12,7 +12,8 @@ from fastapi.staticfiles import StaticFiles
 from app.config import Settings
 from app.engine.engine import Engine
 from app.store.feedback import FeedbackStore
-from app.web import admin, api, chat, insights, metrics, pages, review
+from app.store.history import attach_history
+from app.web import admin, api, chat, insights, metrics, pages, review, workbench
 from app.web.deps import EngineDep, require_utf8_url
 from app.web.errors import install_error_handlers
 from app.web.middleware.change_watch import ChangeWatchMiddleware
@@ -80,10 +81,11 @@ def create_app(settings: Settings, engine: Engine) -> FastAPI:
                           include_in_schema=False)
 
     app.state.feedback_store = FeedbackStore.from_settings(settings)
+    attach_history(engine, app.state.feedback_store)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
     app.state.metrics = metrics.Metrics()
     for router in (pages.router, api.router, chat.router, review.router, insights.router,
-                   admin.router, admin.session_router, metrics.router):
+                   workbench.router, admin.router, admin.session_router, metrics.router):
         app.include_router(router)
     install_slack(app, settings)
     # The middleware added last runs first: each request is logged, given the security headers

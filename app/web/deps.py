@@ -18,7 +18,7 @@ from app.engine.engine import Engine
 from app.store.feedback import FeedbackStore
 from app.web import admin_session
 
-ADMIN_DISABLED = "admin actions are disabled: set PLAYBOOK_ADMIN_TOKEN"
+ADMIN_DISABLED = "admin actions are disabled: set PLAYBOOK_ADMIN_TOKEN or PLAYBOOK_ADMINS"
 # The largest integer every JSON client (and float comparison) holds exactly; it keeps ids far
 # below SQLite's 2**63 - 1, which would overflow into a 500 instead of a 404.
 MAX_QUERY_ID = 2**53 - 1
@@ -51,26 +51,33 @@ async def require_utf8_url(request: Request) -> None:
 
 
 async def require_admin(request: Request,
-                        authorization: Annotated[str | None, Header()] = None) -> None:
-    """Admin routes need `Authorization: Bearer <PLAYBOOK_ADMIN_TOKEN>` (compared in constant
-    time), or the review page's session cookie with its header; with no token configured they
-    are off."""
-    expected = (await get_settings(request)).admin_token
-    if not expected:
+                        authorization: Annotated[str | None, Header()] = None) -> str:
+    """Admin routes need `Authorization: Bearer <token>` (PLAYBOOK_ADMIN_TOKEN or a named admin's
+    from PLAYBOOK_ADMINS, compared in constant time), or an admin page's session cookie with its
+    header; with no token configured they are off. Returns who is acting, for the history."""
+    settings = await get_settings(request)
+    tokens = settings.admin_tokens()
+    if not tokens:
         raise HTTPException(503, ADMIN_DISABLED)
     scheme, _, given = (authorization or "").partition(" ")
-    if scheme.lower() == "bearer" and hmac.compare_digest(given.strip().encode(),
-                                                          expected.encode()):
-        return
+    name: str | None = None
+    if scheme.lower() == "bearer":
+        name = next((holder for token, holder in tokens.items()
+                     if hmac.compare_digest(given.strip().encode(), token.encode())), None)
     cookie = request.cookies.get(admin_session.COOKIE)
-    if (authorization is None and cookie and admin_session.CSRF_HEADER in request.headers
-            and admin_session.valid(cookie, expected)):
-        return
-    raise HTTPException(401, "a valid admin token is required (Authorization: Bearer ...)",
-                        headers={"WWW-Authenticate": "Bearer"})
+    if (name is None and authorization is None and cookie
+            and admin_session.CSRF_HEADER in request.headers):
+        name = admin_session.admin_of(cookie, tokens)
+    if name is None:
+        raise HTTPException(401, "a valid admin token is required (Authorization: Bearer ...)",
+                            headers={"WWW-Authenticate": "Bearer"})
+    header = settings.admin_user_header
+    proxied = request.headers.get(header, "").strip() if header else ""
+    return proxied[:200] or name
 
 
 EngineDep = Annotated[Engine, Depends(get_engine)]
 SettingsDep = Annotated[Settings, Depends(get_settings)]
 StoreDep = Annotated[FeedbackStore, Depends(get_store)]
+AdminDep = Annotated[str, Depends(require_admin)]
 QueryId = Annotated[int, PathParam(ge=1, le=MAX_QUERY_ID)]

@@ -40,7 +40,7 @@ def chat_page(request: Request, engine: EngineDep, settings: SettingsDep) -> HTM
 @router.get("/review", response_class=HTMLResponse)
 def review_page(request: Request, settings: SettingsDep) -> HTMLResponse:
     # The page holds no data: it asks for the token and fetches the queue with it.
-    if not settings.admin_token:
+    if not settings.admin_tokens():
         return TEMPLATES.TemplateResponse(request, "review.html",
                                           {"page": "review", "enabled": False,
                                            "message": REVIEW_DISABLED},
@@ -52,7 +52,7 @@ def review_page(request: Request, settings: SettingsDep) -> HTMLResponse:
 @router.get("/insights", response_class=HTMLResponse)
 def insights_page(request: Request, settings: SettingsDep) -> HTMLResponse:
     # Like the review page: no data in the HTML; the figures come from /api/insights.
-    enabled = bool(settings.admin_token)
+    enabled = bool(settings.admin_tokens())
     return TEMPLATES.TemplateResponse(
         request, "insights.html",
         {"page": "insights", "enabled": enabled,

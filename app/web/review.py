@@ -9,7 +9,7 @@ from pydantic import BaseModel, Field
 from app.engine.engine import Engine
 from app.errors import EntryNotFound, PlaybookError
 from app.store import review_queue as review
-from app.web.deps import EngineDep, QueryId, StoreDep, require_admin
+from app.web.deps import AdminDep, EngineDep, QueryId, StoreDep, require_admin
 from app.web.schemas import STRICT_BODY, error_responses
 
 router = APIRouter(prefix="/api/review",
@@ -114,8 +114,8 @@ def review_queue(engine: EngineDep, store: StoreDep) -> ReviewOut:
 @router.post("/{query_id}/add", response_model=AddAlternateOut,
                  summary="Teach an entry this question; the index is rebuilt and swapped")
 def review_add(query_id: QueryId, body: AddAlternateIn, engine: EngineDep,
-               store: StoreDep) -> AddAlternateOut:
-    outcome = review.add_as_alternate(store, engine, query_id, body.entry_id, body.force)
+               store: StoreDep, who: AdminDep) -> AddAlternateOut:
+    outcome = review.add_as_alternate(store, engine, query_id, body.entry_id, body.force, who)
     return AddAlternateOut(
         query_id=query_id, entry_id=outcome.entry_id, phrasing=outcome.phrasing,
         resolved=list(outcome.resolved),

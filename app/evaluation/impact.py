@@ -1,0 +1,76 @@
+"""The impact of a knowledge draft before it is published: re-answer, under the draft, the
+labelled eval set and every logged question an agent gave a verdict on, and list each question
+whose answer changes, with the quality-gate figures before and after."""
+
+from __future__ import annotations
+
+import tempfile
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from app.config import Settings
+from app.engine.engine import Engine
+from app.evaluation.baselines import temporary_engine
+from app.evaluation.changes import ChangeReport, answers_of, compare
+from app.evaluation.queries import QueryCase, StaleLabel, split_stale
+from app.evaluation.scoring import SystemResult, round4, run_system
+from app.evaluation.systems import EngineSystem
+from app.knowledge.playbook import KnowledgeBase
+
+# The figures the quality gate (`make gate`) holds the playbook to.
+GATE_METRICS = ("top1", "recall_at_3", "abstention", "wrong_refusal", "confident_wrong")
+
+
+@dataclass(frozen=True)
+class Impact:
+    eval_changes: ChangeReport  # the labelled eval set
+    agent_changes: ChangeReport  # logged questions with an agent's verdict
+    gate_before: dict[str, float | None]
+    gate_after: dict[str, float | None]
+    stale: tuple[StaleLabel, ...]  # eval labels the draft retires or removes
+
+    @property
+    def newly_refused(self) -> int:
+        return sum(1 for report in (self.eval_changes, self.agent_changes)
+                   for c in report.changes
+                   if c.after.returned is None and c.before.returned is not None)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "eval": self.eval_changes.to_dict(),
+            "agents": self.agent_changes.to_dict(),
+            "newly_refused": self.newly_refused,
+            "gate": {name: {"before": round4(self.gate_before.get(name)),
+                            "after": round4(self.gate_after.get(name))}
+                     for name in GATE_METRICS},
+            "stale_labels": [{"line": s.case.line, "query": s.case.query,
+                              "entry_id": s.entry_id, "retired": s.retired}
+                             for s in self.stale],
+        }
+
+
+def _gate(result: SystemResult) -> dict[str, float | None]:
+    figures = result.metrics()
+    return {name: figures[name] for name in GATE_METRICS}
+
+
+def impact(current: Engine, draft: KnowledgeBase, eval_cases: Sequence[QueryCase],
+           agent_cases: Sequence[QueryCase], settings: Settings) -> Impact:
+    """Answer every question under the current knowledge and under the draft (indexed in a
+    temporary folder with the same embedder; the serving index is not touched)."""
+    with tempfile.TemporaryDirectory(prefix="playbook-preview-") as tmp:
+        proposed = temporary_engine(draft, current.embedder, settings, Path(tmp))
+        now, stale_now = split_stale(eval_cases, current.knowledge)
+        scored, stale = split_stale(now, draft)
+        reports = []
+        results = []
+        for cases in (scored, agent_cases):
+            before = run_system(EngineSystem(current, name="published"), cases)
+            after = run_system(EngineSystem(proposed, name="draft"), cases)
+            reports.append(compare(answers_of(before), after, "published"))
+            results.append((before, after))
+    (eval_before, eval_after), _ = results
+    return Impact(reports[0], reports[1], _gate(eval_before), _gate(eval_after),
+                  tuple(stale_now + stale))

@@ -1,0 +1,170 @@
+"""The knowledge's history: every version of playbook.yaml that was served, with who changed it,
+how (a publish, a review add, an import, a restore, or a file edit the watcher picked up), when,
+the knowledge hash and a per-entry diff. Any version can be restored; the restore is itself a
+new version. Kept in the feedback database (it holds no customer text, so retention leaves it).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+from dataclasses import asdict, dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from app.engine.engine import Change, Engine
+from app.errors import KnowledgeError, PlaybookError, VersionNotFound
+from app.knowledge.conditions import Slot
+from app.knowledge.diff import EntryChange, FieldChange, knowledge_changes
+from app.knowledge.playbook import KnowledgeBase, parse_playbook_yaml, read_text
+from app.store.clock import parse_timestamp, timestamp
+
+if TYPE_CHECKING:
+    from app.store.feedback import FeedbackStore
+
+log = logging.getLogger("playbook.history")
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS knowledge_versions (
+    version        INTEGER PRIMARY KEY AUTOINCREMENT,
+    recorded_at    TEXT    NOT NULL,
+    who            TEXT    NOT NULL,
+    action         TEXT    NOT NULL,
+    restored_from  INTEGER,
+    knowledge_hash TEXT    NOT NULL,
+    text_hash      TEXT    NOT NULL,
+    changes        TEXT    NOT NULL,
+    playbook       TEXT    NOT NULL
+);
+"""
+# A change nobody announced: an edit of the file, picked up by the watcher or at start.
+FILE_EDIT = Change(who="(edited on disk)", action="file-edit")
+
+
+@dataclass(frozen=True)
+class Version:
+    number: int
+    recorded_at: datetime
+    who: str
+    action: str
+    restored_from: int | None
+    knowledge_hash: str
+    changes: tuple[EntryChange, ...]
+    playbook: str = ""  # the whole file; only filled by KnowledgeHistory.version()
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"version": self.number, "recorded_at": timestamp(self.recorded_at),
+                "who": self.who, "action": self.action, "restored_from": self.restored_from,
+                "knowledge_hash": self.knowledge_hash,
+                "changes": [asdict(c) for c in self.changes]}
+
+
+def _text_hash(text: str) -> str:
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+def _change_of(raw: dict[str, Any]) -> EntryChange:
+    fields = tuple(FieldChange(f["field"], f["before"], f["after"], tuple(f["added"]),
+                               tuple(f["removed"])) for f in raw["fields"])
+    return EntryChange(raw["entry_id"], raw["kind"], raw["question"], fields)
+
+
+_COLUMNS = "version, recorded_at, who, action, restored_from, knowledge_hash, changes"
+
+
+def _version(row: tuple[Any, ...], playbook: str = "") -> Version:
+    number, recorded_at, who, action, restored_from, knowledge_hash, changes = row
+    return Version(number, parse_timestamp(recorded_at), who, action, restored_from,
+                   knowledge_hash, tuple(_change_of(c) for c in json.loads(changes)), playbook)
+
+
+class KnowledgeHistory:
+    def __init__(self, store: FeedbackStore) -> None:
+        self.store = store
+
+    def record(self, text: str, knowledge: KnowledgeBase, who: str, action: str,
+               slots: dict[str, Slot], restored_from: int | None = None) -> Version | None:
+        """Add `text` as the newest version, unless it already is (every worker's watcher sees
+        the same edit: the first records it)."""
+        with self.store.connection(write=True) as connection:
+            latest = connection.execute(
+                "SELECT text_hash, playbook FROM knowledge_versions "
+                "ORDER BY version DESC LIMIT 1").fetchone()
+            if latest is not None and latest[0] == _text_hash(text):
+                return None
+            before = _parsed(latest[1], knowledge.path, slots) if latest else None
+            changes = knowledge_changes(before, knowledge)
+            recorded_at = self.store.clock()
+            cursor = connection.execute(
+                "INSERT INTO knowledge_versions (recorded_at, who, action, restored_from, "
+                "knowledge_hash, text_hash, changes, playbook) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                (timestamp(recorded_at), who, action, restored_from, knowledge.content_hash(),
+                 _text_hash(text), json.dumps([asdict(c) for c in changes]), text))
+            number = cursor.lastrowid
+        assert number is not None
+        return Version(number, recorded_at, who, action, restored_from,
+                       knowledge.content_hash(), tuple(changes))
+
+    def versions(self, limit: int = 100) -> list[Version]:
+        """The newest versions first, without their text."""
+        with self.store.connection(write=False) as connection:
+            rows = connection.execute(f"SELECT {_COLUMNS} FROM knowledge_versions "
+                                      "ORDER BY version DESC LIMIT ?", (limit,)).fetchall()
+        return [_version(row) for row in rows]
+
+    def version(self, number: int) -> Version:
+        with self.store.connection(write=False) as connection:
+            row = connection.execute(f"SELECT {_COLUMNS}, playbook FROM knowledge_versions "
+                                     "WHERE version = ?", (number,)).fetchone()
+        if row is None:
+            raise VersionNotFound(number)
+        return _version(row[:-1], row[-1])
+
+
+def _parsed(text: str, path: Path | None, slots: dict[str, Slot]) -> KnowledgeBase | None:
+    try:
+        return parse_playbook_yaml(text, path or Path("playbook.yaml"), slots)
+    except KnowledgeError:  # written under slots that have since changed: diff against nothing
+        return None
+
+
+def record_change(history: KnowledgeHistory, knowledge: KnowledgeBase,
+                  change: Change | None) -> Version | None:
+    """Record the playbook.yaml `knowledge` was loaded from, unless it is the newest version."""
+    path = knowledge.path
+    if path is None or path.suffix not in (".yaml", ".yml"):
+        return None  # a benchmark's entries.jsonl: nothing to restore to
+    change = change or FILE_EDIT
+    return history.record(read_text(path), knowledge, change.who, change.action,
+                          knowledge.slots, change.restored_from)
+
+
+def attach_history(engine: Engine, store: FeedbackStore) -> KnowledgeHistory:
+    """Record what the engine serves now (an edit made while nothing ran), then every change."""
+    history = KnowledgeHistory(store)
+    try:
+        record_change(history, engine.knowledge, None)
+    except PlaybookError as exc:  # an unwritable database must not stop the serving
+        log.warning("the knowledge history could not be recorded: %s", exc)
+
+    def listener(knowledge: KnowledgeBase, change: Change | None) -> None:
+        record_change(history, knowledge, change)
+
+    engine.listeners.append(listener)
+    return history
+
+
+def restore(engine: Engine, history: KnowledgeHistory, number: int, who: str) -> Version:
+    """Make version `number` the playbook again, recorded as a new version (restoring the
+    newest version changes nothing). The engine must have its history attached."""
+    text = history.version(number).playbook
+    engine.publish(lambda _text, knowledge: _checked(text, knowledge),
+                   Change(who, "restore", restored_from=number))
+    return history.versions(limit=1)[0]
+
+
+def _checked(text: str, knowledge: KnowledgeBase) -> str:
+    parse_playbook_yaml(text, knowledge.path or Path("playbook.yaml"), knowledge.slots)
+    return text
