@@ -70,6 +70,10 @@ class Settings(BaseSettings):
     db_path: Path = Field(
         default=Path("var") / "feedback.sqlite3", description="Query log and feedback."
     )
+    database_url: str | None = Field(
+        default=None, description="A shared PostgreSQL database instead of the SQLite file "
+        "(e.g. postgresql+psycopg://playbook:PASSWORD@db-host/playbook): the query log, "
+        "feedback, the knowledge history and Slack's delivered events, for several replicas.")
     log_queries: bool = Field(default=True, description="Store asked questions for review.")
     retention_days: int = Field(default=30, ge=0, description="Delete logged queries after this.")
 

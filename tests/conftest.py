@@ -12,6 +12,7 @@ import pytest
 from app.config import Settings
 from app.engine.engine import Engine
 from tests.fakes import SEED_KNOWLEDGE, TINY_OUT_OF_SCOPE, TINY_PLAYBOOK, FakeEmbedder
+from tests.postgres import fresh_database, running_server
 
 
 @pytest.fixture
@@ -65,3 +66,24 @@ def seed_engine(tmp_path_factory: pytest.TempPathFactory, onnx_cache: Path) -> I
         encoder=os.environ.get("PLAYBOOK_TEST_ENCODER", "auto"),  # type: ignore[arg-type]
     )
     yield Engine.open(settings)
+
+
+@pytest.fixture(scope="session")
+def postgres_server() -> Iterator[str]:
+    """A PostgreSQL server for this test session (tests/postgres.py); its admin URL."""
+    with running_server() as url:
+        yield url
+
+
+@pytest.fixture
+def postgres_url(postgres_server: str) -> str:
+    """A fresh, empty database on the session's server."""
+    return fresh_database(postgres_server)
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """Each store test runs on both backends: an SQLite file, and a PostgreSQL database."""
+    if request.param == "sqlite":
+        return f"sqlite+pysqlite:///{tmp_path / 'db' / 'feedback.sqlite3'}"
+    return fresh_database(request.getfixturevalue("postgres_server"))

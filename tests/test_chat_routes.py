@@ -11,6 +11,7 @@ from fastapi.testclient import TestClient
 
 from app.config import Settings
 from app.engine.engine import Engine
+from app.store import database
 from app.store.feedback import Feedback, FeedbackStore
 from app.web.app import create_app
 from app.web.middleware.security_headers import CONTENT_SECURITY_POLICY
@@ -260,8 +261,8 @@ def test_a_read_only_database_answers_503_feedback_not_saved(
         client: TestClient, monkeypatch: pytest.MonkeyPatch) -> None:
     proof = asked(client)
     store = store_of(client)
-    monkeypatch.setattr(store, "_connect", lambda: sqlite3.connect(
-        f"file:{store.path}?mode=ro", uri=True, isolation_level=None))
+    monkeypatch.setattr(store, "engine", database.create_engine(
+        f"sqlite+pysqlite:///file:{store.path}?mode=ro&uri=true"))
     response = client.post("/api/feedback", json={"rating": "up", **proof})
     assert (response.status_code, response.json()) == (
         503, {"detail": "feedback not saved: attempt to write a readonly database"})
@@ -270,7 +271,7 @@ def test_a_read_only_database_answers_503_feedback_not_saved(
 def test_a_locked_database_answers_503_feedback_not_saved(client: TestClient) -> None:
     proof = asked(client)
     store = store_of(client)
-    store.busy_timeout = 0.05
+    store.engine = database.create_engine(store.url, busy_timeout=0.05)
     blocker = sqlite3.connect(store.path, isolation_level=None)
     blocker.execute("BEGIN EXCLUSIVE")
     try:

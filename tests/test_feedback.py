@@ -6,9 +6,11 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
+import sqlalchemy as sa
 
 from app.errors import FeedbackNotSaved, InvalidFeedback, QueryNotFound
 from app.records import Answer, Entry, Match
+from app.store import database
 from app.store import feedback as feedback_module
 from app.store.feedback import Feedback, FeedbackStore, LoggedQuery
 
@@ -33,13 +35,25 @@ def unmatched(question: str = "what is the weather tomorrow") -> Answer:
     return Answer(question, False, None, False, (Match(CANCEL, 0.2, 0.31, question),))
 
 
+def count(store: FeedbackStore, table: str) -> int:
+    with store.connection(write=False) as connection:
+        return int(connection.execute(sa.text(f"SELECT COUNT(*) FROM {table}")).scalar_one())
+
+
 @pytest.fixture
 def clock() -> Clock:
     return Clock()
 
 
 @pytest.fixture
-def store(tmp_path: Path, clock: Clock) -> FeedbackStore:
+def store(tmp_path: Path, clock: Clock, database_url: str) -> FeedbackStore:
+    """On both backends: the SQLite file and a PostgreSQL database."""
+    return FeedbackStore(tmp_path / "db" / "feedback.sqlite3", clock=clock, url=database_url)
+
+
+@pytest.fixture
+def sqlite_store(tmp_path: Path, clock: Clock) -> FeedbackStore:
+    """For what only a file has: WAL, file modes, locks, the online backup."""
     return FeedbackStore(tmp_path / "db" / "feedback.sqlite3", clock=clock)
 
 
@@ -58,9 +72,9 @@ def test_logged_questions_are_stored_with_time_entry_confidence_and_channel(
     ]
 
 
-def test_the_database_is_in_wal_mode(store: FeedbackStore) -> None:
-    store.log_query(matched(), "cli")
-    with sqlite3.connect(store.path) as connection:
+def test_the_database_is_in_wal_mode(sqlite_store: FeedbackStore) -> None:
+    sqlite_store.log_query(matched(), "cli")
+    with sqlite3.connect(sqlite_store.path) as connection:
         assert connection.execute("PRAGMA journal_mode").fetchone() == ("wal",)
 
 
@@ -72,8 +86,7 @@ def test_feedback_is_attached_to_a_question_and_the_latest_verdict_wins(
     store.record_feedback(query_id, Feedback("down", picked_entry_id="change-address"))
 
     assert store.query(query_id).feedback == Feedback("down", "change-address", False)
-    with sqlite3.connect(store.path) as connection:
-        assert connection.execute("SELECT COUNT(*) FROM feedback").fetchone() == (1,)
+    assert count(store, "feedback") == 1
 
 
 def test_none_of_these_is_stored(store: FeedbackStore) -> None:
@@ -139,9 +152,9 @@ def test_twenty_threads_writing_at_once_lose_no_row(store: FeedbackStore) -> Non
 
 
 def test_rows_older_than_the_retention_are_deleted_when_the_store_opens(
-        tmp_path: Path, clock: Clock) -> None:
+        tmp_path: Path, clock: Clock, database_url: str) -> None:
     path = tmp_path / "feedback.sqlite3"
-    store = FeedbackStore(path, retention_days=30, clock=clock)
+    store = FeedbackStore(path, retention_days=30, clock=clock, url=database_url)
     old = store.log_query(matched("old question"), "web")
     assert old == 1
     store.record_feedback(old, Feedback("down", none_of_these=True))
@@ -149,11 +162,10 @@ def test_rows_older_than_the_retention_are_deleted_when_the_store_opens(
     store.log_query(matched("recent question"), "web")
 
     clock.now = T0 + timedelta(days=30, seconds=1)
-    reopened = FeedbackStore(path, retention_days=30, clock=clock)
+    reopened = FeedbackStore(path, retention_days=30, clock=clock, url=database_url)
 
     assert [q.question for q in reopened.queries()] == ["recent question"]
-    with sqlite3.connect(path) as connection:
-        assert connection.execute("SELECT COUNT(*) FROM feedback").fetchone() == (0,)
+    assert count(reopened, "feedback") == 0
 
 
 def test_a_long_running_store_purges_again_when_writing(
@@ -195,12 +207,13 @@ def test_a_locked_database_raises_feedback_not_saved(tmp_path: Path) -> None:
 
 
 def test_a_read_only_database_raises_feedback_not_saved(
-        store: FeedbackStore, monkeypatch: pytest.MonkeyPatch) -> None:
+        sqlite_store: FeedbackStore, monkeypatch: pytest.MonkeyPatch) -> None:
+    store = sqlite_store
     query_id = store.log_query(matched(), "web")
     assert query_id == 1
     # Tests may run as root, which ignores file modes; open the file read-only instead.
-    monkeypatch.setattr(store, "_connect", lambda: sqlite3.connect(
-        f"file:{store.path}?mode=ro", uri=True, isolation_level=None))
+    monkeypatch.setattr(store, "engine", database.create_engine(
+        f"sqlite+pysqlite:///file:{store.path}?mode=ro&uri=true"))
     with pytest.raises(FeedbackNotSaved) as caught:
         store.record_feedback(query_id, Feedback("up"))
     assert str(caught.value) == "feedback not saved: attempt to write a readonly database"
@@ -221,7 +234,7 @@ def test_feedback_tokens_are_shared_by_every_process_on_one_database_and_no_othe
     query_id = store.log_query(matched(), "web")
     assert query_id == 1
     token = store.feedback_token(1)
-    other_worker = FeedbackStore(store.path, clock=clock)
+    other_worker = FeedbackStore(store.path, clock=clock, url=store.url)
     assert other_worker.feedback_token(1) == token
     assert other_worker.feedback_token(2) != token
     assert FeedbackStore(tmp_path / "other.sqlite3", clock=clock).feedback_token(1) != token

@@ -37,9 +37,9 @@ def refused(question: str, confidence: float) -> Answer:
 
 
 @pytest.fixture
-def filled(tmp_path: Path) -> tuple[FeedbackStore, Clock]:
+def filled(tmp_path: Path, database_url: str) -> tuple[FeedbackStore, Clock]:
     clock = Clock()
-    store = FeedbackStore(tmp_path / "feedback.sqlite3", clock=clock)
+    store = FeedbackStore(tmp_path / "feedback.sqlite3", clock=clock, url=database_url)
     store.log_query(answered(CANCEL, 0.9), "web")                     # 1
     store.log_query(answered(CANCEL, 0.8, ambiguous=True), "slack")   # 2
     store.log_query(refused("what is the weather", 0.3), "web")       # 3
@@ -137,6 +137,7 @@ def test_playbook_stats_prints_the_period(
         monkeypatch: pytest.MonkeyPatch) -> None:
     store, _ = filled
     monkeypatch.setenv("PLAYBOOK_DB_PATH", str(store.path))
+    monkeypatch.setenv("PLAYBOOK_DATABASE_URL", store.url)
     monkeypatch.setenv("PLAYBOOK_RETENTION_DAYS", "0")
     monkeypatch.setenv("PLAYBOOK_KNOWLEDGE_DIR", str(tiny_settings.knowledge_dir))
     args = ["stats", "--since", DAY1.isoformat(), "--until", DAY2.isoformat()]

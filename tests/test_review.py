@@ -1,6 +1,5 @@
 from __future__ import annotations
 
-import sqlite3
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -11,6 +10,7 @@ from app.cli.main import main
 from app.engine.engine import Engine
 from app.errors import AlternateConflict, FeedbackNotSaved
 from app.records import Answer, Entry, Match
+from app.store import database
 from app.store.feedback import Feedback, FeedbackStore
 from app.store.review_queue import ReviewGroup, ReviewItem, add_as_alternate, dismiss, review_groups
 
@@ -121,8 +121,8 @@ def test_a_database_that_refuses_the_write_leaves_the_playbook_untouched(
     assert query_id == 1
     playbook = tiny_engine.settings.knowledge_dir / "playbook.yaml"
     before = playbook.read_text(encoding="utf-8")
-    monkeypatch.setattr(store, "_connect", lambda: sqlite3.connect(
-        f"file:{store.path}?mode=ro", uri=True, isolation_level=None))
+    monkeypatch.setattr(store, "engine", database.create_engine(
+        f"sqlite+pysqlite:///file:{store.path}?mode=ro&uri=true"))
     with pytest.raises(FeedbackNotSaved, match="attempt to write a readonly database"):
         add_as_alternate(store, tiny_engine, 1, "shipping-sla", force=True)
     assert playbook.read_text(encoding="utf-8") == before

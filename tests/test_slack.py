@@ -26,7 +26,8 @@ from app.records import Answer, Entry, Match
 from app.store.feedback import Feedback
 from app.web.app import create_app
 from app.web.slack.blocks import answer_message, question_from_slack, split_public_keyword
-from app.web.slack.routes import EventDeduper, allowed_response_url
+from app.web.slack.dedupe import EventDeduper
+from app.web.slack.routes import allowed_response_url
 
 SECRET = "test-signing-secret-1234"
 HOOK = "https://hooks.slack.com/commands/T1DC2JH3J/397700885554/96rGlfmibIGlgcZRskXaIFfN"

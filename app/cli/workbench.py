@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import getpass
 import json
+from collections import Counter
 from collections.abc import Sequence
 from dataclasses import replace
 from pathlib import Path
@@ -22,6 +23,7 @@ if TYPE_CHECKING:
     from app.store.history import KnowledgeHistory, Version
 
 EVAL_FILE = "eval/queries.jsonl"
+SUMMARY_LIMIT = 5  # entry changes listed one by one in a version's line
 
 
 def who() -> str:
@@ -38,7 +40,11 @@ def _engine_with_history(context: Context) -> tuple[Engine, KnowledgeHistory]:
 
 def _describe(version: Version) -> str:
     restored = f" of version {version.restored_from}" if version.restored_from else ""
-    changes = "; ".join(c.summary() for c in version.changes) or "no entry changed"
+    if len(version.changes) > SUMMARY_LIMIT:  # an import: counts, not a page of ids
+        kinds = Counter(c.kind for c in version.changes)
+        changes = ", ".join(f"{count} {kind}" for kind, count in kinds.items())
+    else:
+        changes = "; ".join(c.summary() for c in version.changes) or "no entry changed"
     return (f"version {version.number}  {version.recorded_at:%Y-%m-%d %H:%M}  {version.who}  "
             f"{version.action}{restored}: {changes}")
 

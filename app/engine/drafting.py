@@ -75,9 +75,9 @@ def check_drafts(engine: Engine, drafts: Sequence[EntryDraft]) -> CheckedDraft:
 def _phrasing_problems(engine: Engine, before: KnowledgeBase, after: KnowledgeBase,
                        drafts: Sequence[EntryDraft]) -> list[Problem]:
     owners: dict[str, list[str]] = {}
-    for other in after.entries:
-        for text in (other.question, *other.alternates):
-            owners.setdefault(question_key(text), []).append(other.id)
+    for owner in after.entries:
+        for text in (owner.question, *owner.alternates):
+            owners.setdefault(question_key(text), []).append(owner.id)
     problems: list[Problem] = []
     for draft in drafts:
         entry = after.entry(draft.id)

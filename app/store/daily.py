@@ -4,27 +4,14 @@ and the feedback inside the same transactions (see app.store.feedback)."""
 
 from __future__ import annotations
 
-import sqlite3
 from dataclasses import dataclass
 from typing import Literal
 
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection
+
 Outcome = Literal["answered", "ambiguous", "refused"]
 NO_ENTRY = ""  # the entry key of a refused question
-
-SCHEMA = """
-CREATE TABLE IF NOT EXISTS daily_stats (
-    day            TEXT    NOT NULL,
-    entry_id       TEXT    NOT NULL,
-    outcome        TEXT    NOT NULL CHECK (outcome IN ('answered', 'ambiguous', 'refused')),
-    channel        TEXT    NOT NULL,
-    asked          INTEGER NOT NULL DEFAULT 0,
-    confidence_sum REAL    NOT NULL DEFAULT 0,
-    confidence_sq  REAL    NOT NULL DEFAULT 0,
-    up             INTEGER NOT NULL DEFAULT 0,
-    down           INTEGER NOT NULL DEFAULT 0,
-    PRIMARY KEY (day, entry_id, outcome, channel)
-);
-"""
 
 
 @dataclass(frozen=True)
@@ -40,11 +27,11 @@ class DailyCount:
     down: int
 
 
-def read(connection: sqlite3.Connection, since: str, until: str) -> list[DailyCount]:
-    rows = connection.execute(
+def read(connection: Connection, since: str, until: str) -> list[DailyCount]:
+    rows = connection.execute(sa.text(
         "SELECT day, entry_id, outcome, channel, asked, confidence_sum, confidence_sq, up, down"
-        " FROM daily_stats WHERE day BETWEEN ? AND ? ORDER BY day, entry_id, outcome, channel",
-        (since, until)).fetchall()
+        " FROM daily_stats WHERE day BETWEEN :since AND :until"
+        " ORDER BY day, entry_id, outcome, channel"), {"since": since, "until": until}).all()
     return [DailyCount(*row) for row in rows]
 
 
@@ -54,41 +41,29 @@ def outcome_of(matched: bool, ambiguous: bool) -> Outcome:
     return "ambiguous" if ambiguous else "answered"
 
 
-def count_asked(connection: sqlite3.Connection, asked_at: str, entry_id: str | None,
+def count_asked(connection: Connection, asked_at: str, entry_id: str | None,
                 outcome: Outcome, channel: str, confidence: float) -> None:
-    connection.execute(
-        "INSERT INTO daily_stats (day, entry_id, outcome, channel, asked, confidence_sum,"
-        " confidence_sq) VALUES (?, ?, ?, ?, 1, ?, ?) ON CONFLICT (day, entry_id, outcome,"
-        " channel) DO UPDATE SET asked = asked + 1,"
-        " confidence_sum = confidence_sum + excluded.confidence_sum,"
-        " confidence_sq = confidence_sq + excluded.confidence_sq",
-        (asked_at[:10], entry_id or NO_ENTRY, outcome, channel, confidence, confidence ** 2))
+    connection.execute(sa.text(
+        "INSERT INTO daily_stats AS d (day, entry_id, outcome, channel, asked, confidence_sum,"
+        " confidence_sq) VALUES (:day, :entry, :outcome, :channel, 1, :sum, :sq)"
+        " ON CONFLICT (day, entry_id, outcome, channel) DO UPDATE SET asked = d.asked + 1,"
+        " confidence_sum = d.confidence_sum + excluded.confidence_sum,"
+        " confidence_sq = d.confidence_sq + excluded.confidence_sq"),
+        {"day": asked_at[:10], "entry": entry_id or NO_ENTRY, "outcome": outcome,
+         "channel": channel, "sum": confidence, "sq": confidence ** 2})
 
 
-def count_rating(connection: sqlite3.Connection, query_id: int, old: str | None,
-                 new: str) -> None:
+def count_rating(connection: Connection, query_id: int, old: str | None, new: str) -> None:
     """Move the query's verdict in its day's counts from `old` (None: no verdict yet) to `new`."""
     if old == new:
         return
-    row = connection.execute("SELECT asked_at, entry_id, matched, ambiguous, channel"
-                             " FROM queries WHERE id = ?", (query_id,)).fetchone()
-    key = (row[0][:10], row[1] or NO_ENTRY, outcome_of(bool(row[2]), bool(row[3])), row[4])
+    row = connection.execute(sa.text("SELECT asked_at, entry_id, matched, ambiguous, channel"
+                                     " FROM queries WHERE id = :id"), {"id": query_id}).one()
+    key = {"day": row[0][:10], "entry": row[1] or NO_ENTRY,
+           "outcome": outcome_of(bool(row[2]), bool(row[3])), "channel": row[4]}
     for rating, step in ((old, -1), (new, 1)):
         if rating in ("up", "down"):
-            connection.execute(
-                f"UPDATE daily_stats SET {rating} = {rating} + ? WHERE day = ? AND entry_id = ?"
-                " AND outcome = ? AND channel = ?", (step, *key))
-
-
-def backfill(connection: sqlite3.Connection) -> None:
-    """Counts for a query log written before the counts existed (schema version 1)."""
-    connection.execute("DELETE FROM daily_stats")
-    connection.execute(
-        "INSERT INTO daily_stats (day, entry_id, outcome, channel, asked, confidence_sum,"
-        " confidence_sq, up, down)"
-        " SELECT substr(q.asked_at, 1, 10), coalesce(q.entry_id, ''),"
-        " CASE WHEN q.matched = 0 THEN 'refused' WHEN q.ambiguous = 1 THEN 'ambiguous'"
-        " ELSE 'answered' END, q.channel, count(*), sum(q.confidence),"
-        " sum(q.confidence * q.confidence), coalesce(sum(f.rating = 'up'), 0),"
-        " coalesce(sum(f.rating = 'down'), 0)"
-        " FROM queries q LEFT JOIN feedback f ON f.query_id = q.id GROUP BY 1, 2, 3, 4")
+            connection.execute(sa.text(
+                f"UPDATE daily_stats SET {rating} = {rating} + :step WHERE day = :day"
+                " AND entry_id = :entry AND outcome = :outcome AND channel = :channel"),
+                {"step": step, **key})

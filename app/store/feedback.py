@@ -1,9 +1,9 @@
-"""The SQLite store of asked questions and the agents' feedback on the answers.
+"""The store of asked questions and the agents' feedback on the answers: an embedded SQLite file
+by default, or a PostgreSQL server shared by several replicas (app.store.database).
 
 Queries can contain customer details, so logging can be switched off (`log_queries`) and old
-rows are deleted after `retention_days` (0 keeps them). Every operation opens its own
-connection; writes inside one process are serialised by a lock, and WAL plus a busy timeout
-let several server processes share the file.
+rows are deleted after `retention_days` (0 keeps them). Each operation is one transaction;
+on SQLite, WAL plus a busy timeout let several server processes share the file.
 """
 
 from __future__ import annotations
@@ -13,19 +13,22 @@ import hmac
 import logging
 import secrets
 import sqlite3
-import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection
+from sqlalchemy.exc import SQLAlchemyError
 
 from app.config import Settings
 from app.errors import FeedbackNotSaved, InvalidFeedback, QueryNotFound
 from app.records import Answer
-from app.store import daily, history
+from app.store import daily, database
 from app.store.clock import parse_timestamp, timestamp, utc_now
 
 log = logging.getLogger("playbook.feedback")
@@ -35,36 +38,6 @@ Rating = Literal["up", "down"]
 ReviewStatus = Literal["open", "added", "dismissed"]
 
 PURGE_EVERY_SECONDS = 6 * 3600
-
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS queries (
-    id            INTEGER PRIMARY KEY AUTOINCREMENT,
-    asked_at      TEXT    NOT NULL,
-    question      TEXT    NOT NULL,
-    entry_id      TEXT,
-    confidence    REAL    NOT NULL,
-    matched       INTEGER NOT NULL CHECK (matched IN (0, 1)),
-    channel       TEXT    NOT NULL CHECK (channel IN ('web', 'slack', 'cli')),
-    review_status TEXT    NOT NULL DEFAULT 'open'
-                          CHECK (review_status IN ('open', 'added', 'dismissed')),
-    reviewed_at   TEXT,
-    added_to      TEXT,
-    ambiguous     INTEGER NOT NULL DEFAULT 0 CHECK (ambiguous IN (0, 1))
-);
-CREATE INDEX IF NOT EXISTS queries_asked_at ON queries (asked_at);
-CREATE TABLE IF NOT EXISTS feedback (
-    query_id        INTEGER PRIMARY KEY REFERENCES queries (id) ON DELETE CASCADE,
-    given_at        TEXT    NOT NULL,
-    rating          TEXT    NOT NULL CHECK (rating IN ('up', 'down')),
-    picked_entry_id TEXT,
-    none_of_these   INTEGER NOT NULL DEFAULT 0 CHECK (none_of_these IN (0, 1))
-);
-CREATE TABLE IF NOT EXISTS store_keys (
-    name  TEXT PRIMARY KEY,
-    value TEXT NOT NULL
-);
-""" + daily.SCHEMA + history.SCHEMA
-SCHEMA_VERSION = 1  # 1: queries.ambiguous and the daily counts
 
 
 @dataclass(frozen=True)
@@ -94,37 +67,19 @@ class LoggedQuery:
     feedback: Feedback | None
 
 
-def _migrate(connection: sqlite3.Connection) -> None:
-    """Bring a database written by an older version up to SCHEMA_VERSION (once, even with
-    several processes starting at the same moment)."""
-    connection.execute("BEGIN IMMEDIATE")
-    try:
-        (version,) = connection.execute("PRAGMA user_version").fetchone()
-        if version < 1:
-            columns = {row[1] for row in connection.execute("PRAGMA table_info(queries)")}
-            if "ambiguous" not in columns:
-                connection.execute("ALTER TABLE queries ADD COLUMN ambiguous INTEGER NOT NULL"
-                                   " DEFAULT 0 CHECK (ambiguous IN (0, 1))")
-            daily.backfill(connection)
-        if version < SCHEMA_VERSION:
-            connection.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
-        connection.execute("COMMIT")
-    except BaseException:
-        connection.execute("ROLLBACK")
-        raise
-
-
 class FeedbackStore:
     def __init__(self, path: Path, *, log_queries: bool = True, retention_days: int = 30,
-                 busy_timeout: float = 5.0, clock: Callable[[], datetime] = utc_now) -> None:
-        self.path = path
+                 busy_timeout: float = 5.0, clock: Callable[[], datetime] = utc_now,
+                 url: str | None = None) -> None:
+        self.url = url or database.sqlite_url(path)
         self.log_queries = log_queries
         self.retention_days = retention_days
-        self.busy_timeout = busy_timeout
         self.clock = clock
-        self._write_lock = threading.Lock()
+        self.engine = database.create_engine(self.url, busy_timeout)
+        self.path = Path(self.engine.url.database or path) if database.is_sqlite(
+            self.engine) else path
         self._schema_ready = False
-        self._anchor: sqlite3.Connection | None = None
+        self._anchor: Any = None
         self._token_key = b""
         self._last_purge = float("-inf")
         try:
@@ -135,91 +90,76 @@ class FeedbackStore:
     @classmethod
     def from_settings(cls, settings: Settings) -> FeedbackStore:
         return cls(settings.db_path, log_queries=settings.log_queries,
-                   retention_days=settings.retention_days)
+                   retention_days=settings.retention_days, url=settings.database_url)
+
+    @property
+    def shared(self) -> bool:
+        """Whether replicas on other hosts may share this database (not a local file)."""
+        return not database.is_sqlite(self.engine)
+
+    def describe(self) -> str:
+        """Where the data is, for messages: the file, or the server without its password."""
+        if database.is_sqlite(self.engine):
+            return str(self.path)
+        return self.engine.url.render_as_string(hide_password=True)
 
     # ------------------------------------------------------------ plumbing
 
-    def _connect(self) -> sqlite3.Connection:
-        return sqlite3.connect(self.path, timeout=self.busy_timeout, isolation_level=None)
-
     @contextmanager
-    def connection(self, write: bool) -> Iterator[sqlite3.Connection]:
-        """One connection per operation; any SQLite failure becomes FeedbackNotSaved."""
-        lock = self._write_lock if write else None
+    def connection(self, write: bool) -> Iterator[Connection]:
+        """One transaction; any database failure becomes FeedbackNotSaved."""
         try:
-            if lock is not None:
-                lock.acquire()
-            try:
-                if not self._schema_ready:
-                    self._create_schema()
-                connection = self._connect()
-                try:
-                    connection.execute("PRAGMA foreign_keys = ON")
-                    # Deleted rows (purged customer text) are overwritten, not just unlinked.
-                    connection.execute("PRAGMA secure_delete = ON")
-                    # WAL + NORMAL: durable across crashes of the app, one fsync per checkpoint.
-                    connection.execute("PRAGMA synchronous = NORMAL")
-                    if write:
-                        connection.execute("BEGIN IMMEDIATE")
-                    yield connection
-                    if write:
-                        connection.execute("COMMIT")
-                except BaseException:
-                    if connection.in_transaction:
-                        connection.execute("ROLLBACK")
-                    raise
-                finally:
-                    connection.close()
-            finally:
-                if lock is not None:
-                    lock.release()
-        except sqlite3.Error as exc:
+            if not self._schema_ready:
+                self._create_schema()
+            with database.transaction(self.engine, write) as connection:
+                yield connection
+        except SQLAlchemyError as exc:
             if "no such table" in str(exc):  # the file was deleted or replaced: recreate it
-                self._schema_ready = False
-            raise FeedbackNotSaved(str(exc)) from exc
+                self.close()
+                database.forget_migration(self.engine)
+            raise FeedbackNotSaved(str(getattr(exc, "orig", None) or exc)) from exc
         except OSError as exc:
-            raise FeedbackNotSaved(f"cannot open {self.path}: {exc.strerror}") from exc
+            raise FeedbackNotSaved(f"cannot open {self.describe()}: {exc.strerror}") from exc
 
     def _create_schema(self) -> None:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        connection = sqlite3.connect(self.path, timeout=self.busy_timeout,
-                                     isolation_level=None, check_same_thread=False)
-        try:
-            connection.execute("PRAGMA journal_mode = WAL")
-            connection.executescript(_SCHEMA)
-            _migrate(connection)
+        if database.is_sqlite(self.engine):
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+        database.migrate(self.engine)
+        with database.transaction(self.engine, write=True) as connection:
             # One random key per database, shared by every process that opens it.
-            connection.execute("INSERT OR IGNORE INTO store_keys (name, value) VALUES (?, ?)",
-                               ("feedback_token", secrets.token_hex(32)))
-            (key,) = connection.execute(
-                "SELECT value FROM store_keys WHERE name = 'feedback_token'").fetchone()
-        except BaseException:
-            connection.close()
-            raise
-        # Kept open and idle: closing the last connection to a WAL database checkpoints and
-        # deletes the WAL file, which would make every per-operation close cost an fsync.
-        self._anchor = connection
+            connection.execute(sa.text(
+                "INSERT INTO store_keys (name, value) VALUES ('feedback_token', :value)"
+                " ON CONFLICT (name) DO NOTHING"), {"value": secrets.token_hex(32)})
+            key = connection.execute(sa.text(
+                "SELECT value FROM store_keys WHERE name = 'feedback_token'")).scalar_one()
         self._token_key = bytes.fromhex(key)
+        if database.is_sqlite(self.engine):
+            # Kept open and idle: closing the last connection to a WAL database checkpoints
+            # and deletes the WAL file, which would make every operation's close cost an fsync.
+            self._anchor = self.engine.raw_connection()
         self._schema_ready = True
 
     def close(self) -> None:
         if self._anchor is not None:
             self._anchor.close()
             self._anchor = None
-            self._schema_ready = False
+        if database.is_sqlite(self.engine):  # a server's pool is shared by the process
+            self.engine.dispose()
+        self._schema_ready = False
 
-    def _maybe_purge(self, connection: sqlite3.Connection) -> None:
+    def _maybe_purge(self, connection: Connection) -> None:
         if time.monotonic() - self._last_purge >= PURGE_EVERY_SECONDS:
             self._purge(connection)
 
-    def _purge(self, connection: sqlite3.Connection) -> int:
+    def _purge(self, connection: Connection) -> int:
         self._last_purge = time.monotonic()
         if self.retention_days <= 0:
             return 0
-        cutoff = timestamp(self.clock() - timedelta(days=self.retention_days))
-        connection.execute("DELETE FROM feedback WHERE query_id IN "
-                           "(SELECT id FROM queries WHERE asked_at < ?)", (cutoff,))
-        return connection.execute("DELETE FROM queries WHERE asked_at < ?", (cutoff,)).rowcount
+        cutoff = {"cutoff": timestamp(self.clock() - timedelta(days=self.retention_days))}
+        connection.execute(sa.text("DELETE FROM feedback WHERE query_id IN "
+                                   "(SELECT id FROM queries WHERE asked_at < :cutoff)"), cutoff)
+        return connection.execute(sa.text("DELETE FROM queries WHERE asked_at < :cutoff"),
+                                  cutoff).rowcount
 
     # ------------------------------------------------------------ writing
 
@@ -227,9 +167,10 @@ class FeedbackStore:
         """Delete questions (and their feedback) older than the retention period."""
         with self.connection(write=True) as connection:
             purged = self._purge(connection)
-        if purged:  # copy the overwritten pages into the file and empty the WAL
-            with self.connection(write=False) as connection:
-                connection.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        if purged and database.is_sqlite(self.engine):
+            # Copy the overwritten pages into the file and empty the WAL.
+            with self.engine.connect() as connection:
+                connection.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)")
         return purged
 
     def log_query(self, answer: Answer, channel: Channel) -> int | None:
@@ -241,15 +182,15 @@ class FeedbackStore:
         ambiguous = answer.matched and answer.ambiguous
         with self.connection(write=True) as connection:
             self._maybe_purge(connection)
-            cursor = connection.execute(
+            query_id: int = connection.execute(sa.text(
                 "INSERT INTO queries (asked_at, question, entry_id, confidence, matched, channel,"
-                " ambiguous) VALUES (?, ?, ?, ?, ?, ?, ?)",
-                (asked_at, answer.question, entry_id, confidence, int(answer.matched), channel,
-                 int(ambiguous)))
+                " ambiguous) VALUES (:asked_at, :question, :entry_id, :confidence, :matched,"
+                " :channel, :ambiguous) RETURNING id"),
+                {"asked_at": asked_at, "question": answer.question, "entry_id": entry_id,
+                 "confidence": confidence, "matched": int(answer.matched), "channel": channel,
+                 "ambiguous": int(ambiguous)}).scalar_one()
             daily.count_asked(connection, asked_at, entry_id,
                               daily.outcome_of(answer.matched, ambiguous), channel, confidence)
-            query_id = cursor.lastrowid
-        assert query_id is not None
         return query_id
 
     def feedback_token(self, query_id: int) -> str:
@@ -268,52 +209,68 @@ class FeedbackStore:
         """Store (or replace) the agent's verdict on one answer. With a `token`, only when it
         is that answer's feedback token; a wrong token reads exactly like an unknown id."""
         with self.connection(write=True) as connection:
-            if connection.execute("SELECT 1 FROM queries WHERE id = ?",
-                                  (query_id,)).fetchone() is None:
+            found = connection.execute(sa.text("SELECT 1 FROM queries WHERE id = :id FOR UPDATE"
+                                               if self.shared else
+                                               "SELECT 1 FROM queries WHERE id = :id"),
+                                       {"id": query_id}).first()
+            if found is None:
                 raise QueryNotFound(query_id)
             if token is not None and not self.token_matches(query_id, token):
                 raise QueryNotFound(query_id)
-            old = connection.execute("SELECT rating FROM feedback WHERE query_id = ?",
-                                     (query_id,)).fetchone()
-            daily.count_rating(connection, query_id, old[0] if old else None, feedback.rating)
-            connection.execute(
+            old = connection.execute(sa.text("SELECT rating FROM feedback WHERE query_id = :id"),
+                                     {"id": query_id}).scalar()
+            daily.count_rating(connection, query_id, old, feedback.rating)
+            connection.execute(sa.text(
                 "INSERT INTO feedback (query_id, given_at, rating, picked_entry_id, none_of_these)"
-                " VALUES (?, ?, ?, ?, ?) ON CONFLICT (query_id) DO UPDATE SET"
-                " given_at = excluded.given_at, rating = excluded.rating,"
+                " VALUES (:id, :given_at, :rating, :picked, :none) ON CONFLICT (query_id) DO UPDATE"
+                " SET given_at = excluded.given_at, rating = excluded.rating,"
                 " picked_entry_id = excluded.picked_entry_id,"
-                " none_of_these = excluded.none_of_these",
-                (query_id, timestamp(self.clock()), feedback.rating, feedback.picked_entry_id,
-                 int(feedback.none_of_these)))
+                " none_of_these = excluded.none_of_these"),
+                {"id": query_id, "given_at": timestamp(self.clock()), "rating": feedback.rating,
+                 "picked": feedback.picked_entry_id, "none": int(feedback.none_of_these)})
 
     def set_review_status(self, query_ids: list[int], status: ReviewStatus,
                           added_to: str | None = None) -> None:
+        if not query_ids:
+            return
         with self.connection(write=True) as connection:
-            connection.executemany(
-                "UPDATE queries SET review_status = ?, reviewed_at = ?, added_to = ? WHERE id = ?",
-                [(status, timestamp(self.clock()), added_to, qid) for qid in query_ids])
+            connection.execute(
+                sa.text("UPDATE queries SET review_status = :status, reviewed_at = :at,"
+                        " added_to = :added_to WHERE id = :id"),
+                [{"status": status, "at": timestamp(self.clock()), "added_to": added_to,
+                  "id": qid} for qid in query_ids])
 
     def backup(self, destination: Path) -> int:
         """A consistent copy of the database while it is in use (SQLite's online backup API:
         a plain copy of a WAL database can miss committed rows or be torn). Returns the row
-        count of the copy's query log, checked by reading it back."""
+        count of the copy's query log, checked by reading it back. PostgreSQL is backed up
+        with its own tools (README, Operations: pg_dump)."""
+        if self.shared:
+            raise FeedbackNotSaved("the store is a PostgreSQL database: back it up with "
+                                   "pg_dump (README, Operations), not to a file here")
         if destination.exists():
             raise FeedbackNotSaved(f"{destination} already exists; back up to a new file")
         destination.parent.mkdir(parents=True, exist_ok=True)
-        with self.connection(write=False) as source:
-            copy = sqlite3.connect(destination)
-            try:
-                source.backup(copy)
-                if copy.execute("PRAGMA integrity_check").fetchone() != ("ok",):
-                    raise FeedbackNotSaved(f"the backup in {destination} failed its check")
-                (rows,) = copy.execute("SELECT count(*) FROM queries").fetchone()
-            finally:
-                copy.close()
+        with self.connection(write=False):
+            pass  # the schema exists before it is copied
+        source = sqlite3.connect(self.path)
+        copy = sqlite3.connect(destination)
+        try:
+            source.backup(copy)
+            if copy.execute("PRAGMA integrity_check").fetchone() != ("ok",):
+                raise FeedbackNotSaved(f"the backup in {destination} failed its check")
+            (rows,) = copy.execute("SELECT count(*) FROM queries").fetchone()
+        except sqlite3.Error as exc:
+            raise FeedbackNotSaved(str(exc)) from exc
+        finally:
+            copy.close()
+            source.close()
         return int(rows)
 
     # ------------------------------------------------------------ reading
 
     def query(self, query_id: int) -> LoggedQuery:
-        found = self._select("WHERE q.id = ?", (query_id,))
+        found = self._select("WHERE q.id = :id", {"id": query_id})
         if not found:
             raise QueryNotFound(query_id)
         return found[0]
@@ -326,17 +283,17 @@ class FeedbackStore:
     def queries(self, status: ReviewStatus | None = None) -> list[LoggedQuery]:
         """Logged questions, oldest first (optionally only those with one review status)."""
         if status is None:
-            return self._select("", ())
-        return self._select("WHERE q.review_status = ?", (status,))
+            return self._select("", {})
+        return self._select("WHERE q.review_status = :status", {"status": status})
 
-    def _select(self, where: str, params: tuple[object, ...]) -> list[LoggedQuery]:
+    def _select(self, where: str, params: dict[str, object]) -> list[LoggedQuery]:
         with self.connection(write=False) as connection:
-            rows = connection.execute(
+            rows = connection.execute(sa.text(
                 "SELECT q.id, q.asked_at, q.question, q.entry_id, q.confidence, q.matched,"
                 " q.channel, q.review_status, q.added_to,"
                 " f.rating, f.picked_entry_id, f.none_of_these"
                 f" FROM queries q LEFT JOIN feedback f ON f.query_id = q.id {where}"
-                " ORDER BY q.id", params).fetchall()
+                " ORDER BY q.id"), params).all()
         return [
             LoggedQuery(
                 id=row[0], asked_at=parse_timestamp(row[1]), question=row[2], entry_id=row[3],

@@ -14,6 +14,9 @@ from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection
+
 from app.engine.engine import Change, Engine
 from app.errors import KnowledgeError, PlaybookError, VersionNotFound
 from app.knowledge.conditions import Slot
@@ -25,20 +28,8 @@ if TYPE_CHECKING:
     from app.store.feedback import FeedbackStore
 
 log = logging.getLogger("playbook.history")
+RECORD_LOCK = 0x686973  # PostgreSQL advisory lock: one version recorded at a time
 
-SCHEMA = """
-CREATE TABLE IF NOT EXISTS knowledge_versions (
-    version        INTEGER PRIMARY KEY AUTOINCREMENT,
-    recorded_at    TEXT    NOT NULL,
-    who            TEXT    NOT NULL,
-    action         TEXT    NOT NULL,
-    restored_from  INTEGER,
-    knowledge_hash TEXT    NOT NULL,
-    text_hash      TEXT    NOT NULL,
-    changes        TEXT    NOT NULL,
-    playbook       TEXT    NOT NULL
-);
-"""
 # A change nobody announced: an edit of the file, picked up by the watcher or at start.
 FILE_EDIT = Change(who="(edited on disk)", action="file-edit")
 
@@ -61,7 +52,7 @@ class Version:
                 "changes": [asdict(c) for c in self.changes]}
 
 
-def _text_hash(text: str) -> str:
+def text_hash(text: str) -> str:
     return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
 
@@ -74,7 +65,7 @@ def _change_of(raw: dict[str, Any]) -> EntryChange:
 _COLUMNS = "version, recorded_at, who, action, restored_from, knowledge_hash, changes"
 
 
-def _version(row: tuple[Any, ...], playbook: str = "") -> Version:
+def _version(row: Any, playbook: str = "") -> Version:
     number, recorded_at, who, action, restored_from, knowledge_hash, changes = row
     return Version(number, parse_timestamp(recorded_at), who, action, restored_from,
                    knowledge_hash, tuple(_change_of(c) for c in json.loads(changes)), playbook)
@@ -85,42 +76,71 @@ class KnowledgeHistory:
         self.store = store
 
     def record(self, text: str, knowledge: KnowledgeBase, who: str, action: str,
-               slots: dict[str, Slot], restored_from: int | None = None) -> Version | None:
+               slots: dict[str, Slot], restored_from: int | None = None,
+               unless_known: bool = False) -> Version | None:
         """Add `text` as the newest version, unless it already is (every worker's watcher sees
-        the same edit: the first records it)."""
+        the same edit: the first records it). With `unless_known`, neither when it is any
+        recorded version: a replica whose file is behind is brought forward, not recorded."""
         with self.store.connection(write=True) as connection:
-            latest = connection.execute(
+            if self.store.shared:  # one recorder at a time across replicas
+                connection.execute(sa.text("SELECT pg_advisory_xact_lock(:key)"),
+                                   {"key": RECORD_LOCK})
+            latest = connection.execute(sa.text(
                 "SELECT text_hash, playbook FROM knowledge_versions "
-                "ORDER BY version DESC LIMIT 1").fetchone()
-            if latest is not None and latest[0] == _text_hash(text):
+                "ORDER BY version DESC LIMIT 1")).first()
+            if latest is not None and latest[0] == text_hash(text):
+                return None
+            if unless_known and _known(connection, text_hash(text)):
                 return None
             before = _parsed(latest[1], knowledge.path, slots) if latest else None
             changes = knowledge_changes(before, knowledge)
             recorded_at = self.store.clock()
-            cursor = connection.execute(
+            number: int = connection.execute(sa.text(
                 "INSERT INTO knowledge_versions (recorded_at, who, action, restored_from, "
-                "knowledge_hash, text_hash, changes, playbook) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                (timestamp(recorded_at), who, action, restored_from, knowledge.content_hash(),
-                 _text_hash(text), json.dumps([asdict(c) for c in changes]), text))
-            number = cursor.lastrowid
-        assert number is not None
+                "knowledge_hash, text_hash, changes, playbook) VALUES (:at, :who, :action, "
+                ":restored_from, :knowledge_hash, :text_hash, :changes, :playbook) "
+                "RETURNING version"),
+                {"at": timestamp(recorded_at), "who": who, "action": action,
+                 "restored_from": restored_from, "knowledge_hash": knowledge.content_hash(),
+                 "text_hash": text_hash(text),
+                 "changes": json.dumps([asdict(c) for c in changes]),
+                 "playbook": text}).scalar_one()
         return Version(number, recorded_at, who, action, restored_from,
                        knowledge.content_hash(), tuple(changes))
 
     def versions(self, limit: int = 100) -> list[Version]:
         """The newest versions first, without their text."""
         with self.store.connection(write=False) as connection:
-            rows = connection.execute(f"SELECT {_COLUMNS} FROM knowledge_versions "
-                                      "ORDER BY version DESC LIMIT ?", (limit,)).fetchall()
+            rows = connection.execute(sa.text(f"SELECT {_COLUMNS} FROM knowledge_versions "
+                                              "ORDER BY version DESC LIMIT :limit"),
+                                      {"limit": limit}).all()
         return [_version(row) for row in rows]
+
+    def newest(self) -> tuple[int, str, str] | None:
+        """The newest version's number, text hash and text."""
+        with self.store.connection(write=False) as connection:
+            row = connection.execute(sa.text(
+                "SELECT version, text_hash, playbook FROM knowledge_versions "
+                "ORDER BY version DESC LIMIT 1")).first()
+        return (row[0], row[1], row[2]) if row else None
+
+    def is_known(self, text: str) -> bool:
+        with self.store.connection(write=False) as connection:
+            return _known(connection, text_hash(text))
 
     def version(self, number: int) -> Version:
         with self.store.connection(write=False) as connection:
-            row = connection.execute(f"SELECT {_COLUMNS}, playbook FROM knowledge_versions "
-                                     "WHERE version = ?", (number,)).fetchone()
+            row = connection.execute(sa.text(f"SELECT {_COLUMNS}, playbook FROM "
+                                             "knowledge_versions WHERE version = :number"),
+                                     {"number": number}).first()
         if row is None:
             raise VersionNotFound(number)
         return _version(row[:-1], row[-1])
+
+
+def _known(connection: Connection, text_hash: str) -> bool:
+    return connection.execute(sa.text("SELECT 1 FROM knowledge_versions WHERE text_hash = :h"
+                                      " LIMIT 1"), {"h": text_hash}).first() is not None
 
 
 def _parsed(text: str, path: Path | None, slots: dict[str, Slot]) -> KnowledgeBase | None:
@@ -136,9 +156,9 @@ def record_change(history: KnowledgeHistory, knowledge: KnowledgeBase,
     path = knowledge.path
     if path is None or path.suffix not in (".yaml", ".yml"):
         return None  # a benchmark's entries.jsonl: nothing to restore to
-    change = change or FILE_EDIT
-    return history.record(read_text(path), knowledge, change.who, change.action,
-                          knowledge.slots, change.restored_from)
+    return history.record(read_text(path), knowledge, (change or FILE_EDIT).who,
+                          (change or FILE_EDIT).action, knowledge.slots,
+                          change.restored_from if change else None, unless_known=change is None)
 
 
 def attach_history(engine: Engine, store: FeedbackStore) -> KnowledgeHistory:

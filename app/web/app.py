@@ -13,6 +13,7 @@ from app.config import Settings
 from app.engine.engine import Engine
 from app.store.feedback import FeedbackStore
 from app.store.history import attach_history
+from app.store.replication import KnowledgeFollower
 from app.web import admin, api, chat, insights, metrics, pages, review, workbench
 from app.web.deps import EngineDep, require_utf8_url
 from app.web.errors import install_error_handlers
@@ -80,8 +81,10 @@ def create_app(settings: Settings, engine: Engine) -> FastAPI:
         app.add_api_route(path, probe, methods=["HEAD"], response_model=HealthOut,
                           include_in_schema=False)
 
-    app.state.feedback_store = FeedbackStore.from_settings(settings)
-    attach_history(engine, app.state.feedback_store)
+    app.state.feedback_store = store = FeedbackStore.from_settings(settings)
+    history = attach_history(engine, store)
+    if store.shared and settings.watch_seconds:  # replicas follow each other's changes
+        KnowledgeFollower(history, engine, settings.watch_seconds).start()
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
     app.state.metrics = metrics.Metrics()
     for router in (pages.router, api.router, chat.router, review.router, insights.router,

@@ -11,7 +11,7 @@ import json
 import logging
 import time
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Annotated, Any, TypeGuard
 from urllib.parse import parse_qs, urlsplit
 
@@ -37,7 +37,7 @@ from app.web.slack.blocks import (
     question_from_slack,
     split_public_keyword,
 )
-from app.web.slack.dedupe import EventDeduper
+from app.web.slack.dedupe import Deduper, SharedDeduper
 
 log = logging.getLogger("playbook.slack")
 
@@ -61,9 +61,8 @@ class SlackContext:
 
     settings: Settings
     verifier: SignatureVerifier | None
-    seen_events: EventDeduper
-    seen_signatures: EventDeduper = field(
-        default_factory=lambda: EventDeduper(ttl_seconds=REPLAY_WINDOW_SECONDS))
+    seen_events: Deduper
+    seen_signatures: Deduper
 
 
 @dataclass(frozen=True)
@@ -99,7 +98,10 @@ def install_slack(app: FastAPI, settings: Settings, clock: Clock | None = None) 
     elif not settings.slack_bot_token:
         log.warning("PLAYBOOK_SLACK_BOT_TOKEN is not set: slash commands work, "
                     "mentions and direct messages get no reply")
-    app.state.slack = SlackContext(settings, verifier, EventDeduper())
+    store = app.state.feedback_store
+    app.state.slack = SlackContext(
+        settings, verifier, SharedDeduper(store, "event"),
+        SharedDeduper(store, "signature", ttl_seconds=REPLAY_WINDOW_SECONDS))
     app.include_router(router)
     from app.web.slack.interactions import router as interactions  # it imports this module
 
