@@ -230,3 +230,14 @@ def test_metrics_count_requests_outcomes_and_the_index(
         "playbook_index_load_failures", "playbook_ready")} == {
         "playbook_index_entries": 3, "playbook_index_vectors": 9, "playbook_index_loads": 1,
         "playbook_index_load_failures": 0, "playbook_ready": 1}
+
+
+def test_the_store_knows_its_newest_migration() -> None:
+    from alembic.config import Config
+    from alembic.script import ScriptDirectory
+
+    from app.store import database
+
+    config = Config()
+    config.set_main_option("script_location", str(database.MIGRATIONS))
+    assert ScriptDirectory.from_config(config).get_heads() == [database.SCHEMA_REVISION]

@@ -71,6 +71,7 @@ def offline_environment() -> None:
     `playbook` and the served app, call this once; loading passes local_files_only as well)."""
     os.environ["HF_HUB_OFFLINE"] = "1"
     os.environ["TRANSFORMERS_OFFLINE"] = "1"
+    os.environ["ORT_DISABLE_TELEMETRY"] = "1"  # onnxruntime's usage events (see onnx.py)
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
 

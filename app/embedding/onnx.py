@@ -177,6 +177,9 @@ def mean_pool(hidden: npt.NDArray[np.float32], mask: Int64Array) -> Vectors:
 
 
 def new_session(onnx_path: Path, threads: int) -> ort.InferenceSession:
+    # onnxruntime 1.32 reports usage events (seen here: a DNS lookup of Microsoft's telemetry
+    # host seconds after start); nothing may leave this machine at run time.
+    ort.disable_telemetry_events()
     options = ort.SessionOptions()
     options.intra_op_num_threads = threads
     options.inter_op_num_threads = 1
