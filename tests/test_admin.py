@@ -82,6 +82,10 @@ def test_reload_command_talks_to_a_running_server(admin_settings: Settings, engi
         denied = runner.invoke(main, ["reload", "--url", url, "--token", "nope"])
         assert (denied.exit_code, denied.output) == (
             1, "error: 401: a valid admin token is required (Authorization: Bearer ...)\n")
+        # A named admin's token, from PLAYBOOK_ADMINS when no other is given.
+        named = runner.invoke(main, ["reload", "--url", url], env={
+            "PLAYBOOK_ADMIN_TOKEN": "", "PLAYBOOK_ADMINS": f"carol:{TOKEN}"})
+        assert (named.exit_code, named.output.split(" in ")[0]) == (0, "loaded 3 entries, 10 vectors")
     gone = runner.invoke(main, ["reload", "--url", url, "--token", TOKEN])
     assert gone.exit_code == 1
     assert gone.output.startswith(f"error: cannot reach {url}: ")

@@ -48,13 +48,17 @@ def serve(context: Context, host: str, port: int, workers: int | None) -> None:
 @click.command("reload")
 @click.option("--url", default="http://127.0.0.1:8000", show_default=True,
               help="The running assistant.")
-@click.option("--token", envvar="PLAYBOOK_ADMIN_TOKEN", help="Admin token (or PLAYBOOK_ADMIN_TOKEN).")
-def reload_command(url: str, token: str | None) -> None:
+@click.option("--token", help="Admin token (default: PLAYBOOK_ADMIN_TOKEN, else the first of "
+              "PLAYBOOK_ADMINS).")
+@click.pass_obj
+def reload_command(context: Context, url: str, token: str | None) -> None:
     """Make a running server reload the knowledge and swap its index, without a restart."""
     import httpx
 
+    token = token or context.settings.admin_token or next(iter(context.settings.admin_tokens()), None)
     if not token:
-        raise click.UsageError("an admin token is needed: --token or PLAYBOOK_ADMIN_TOKEN")
+        raise click.UsageError("an admin token is needed: --token, PLAYBOOK_ADMIN_TOKEN or "
+                               "PLAYBOOK_ADMINS")
     try:
         response = httpx.post(f"{url.rstrip('/')}/api/admin/reload", timeout=600,
                               headers={"Authorization": f"Bearer {token}"})
