@@ -32,7 +32,10 @@ MINIMUM_REQUESTS = 1000
 
 @pytest.fixture
 def api_schema(tiny_settings: Settings, fake_embedder: FakeEmbedder) -> Any:
-    configured = tiny_settings.model_copy(update={"admin_token": TOKEN, "watch_seconds": 0})
+    # A workbench draft may be far larger than a question: with room for every body the schema
+    # allows, each request is judged on its content, not refused whole as too large (413).
+    configured = tiny_settings.model_copy(update={"admin_token": TOKEN, "watch_seconds": 0,
+                                                  "max_body_bytes": 64 * 1024 * 1024})
     engine = Engine(configured, fake_embedder)
     engine.load()
     return schemathesis.openapi.from_asgi("/openapi.json", create_app(configured, engine))

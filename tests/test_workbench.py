@@ -214,8 +214,10 @@ def test_preview_lists_the_questions_whose_answer_would_change(
     impact = preview.json()["impact"]
     assert impact["stale_labels"] == [{"line": 1, "query": "stop the order before it ships",
                                        "entry_id": "cancel-order", "retired": True}]
-    assert impact["eval"]["counts"] == {"fixed": 0, "broken": 0, "changed": 0, "unchanged": 1,
+    # The retired card's labelled question is what the change moves: it is listed as broken.
+    assert impact["eval"]["counts"] == {"fixed": 0, "broken": 1, "changed": 0, "unchanged": 1,
                                         "not_compared": 0}
+    assert [q["query"] for q in impact["eval"]["queries"]] == ["stop the order before it ships"]
     [change] = impact["agents"]["queries"]
     assert (change["query"], change["change"], change["before"]["returned"],
             change["before"]["right"], change["after"]["right"]) == (

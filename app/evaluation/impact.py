@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import tempfile
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -62,15 +62,22 @@ def impact(current: Engine, draft: KnowledgeBase, eval_cases: Sequence[QueryCase
     temporary folder with the same embedder; the serving index is not touched)."""
     with tempfile.TemporaryDirectory(prefix="playbook-preview-") as tmp:
         proposed = temporary_engine(draft, current.embedder, settings, Path(tmp))
-        now, stale_now = split_stale(eval_cases, current.knowledge)
-        scored, stale = split_stale(now, draft)
-        reports = []
-        results = []
-        for cases in (scored, agent_cases):
+        labelled, stale_now = split_stale(eval_cases, current.knowledge)
+        # A label the draft retires stays in the comparison (its question is exactly what the
+        # change moves) but out of the gate figures, which judge the draft on valid labels.
+        scored, stale = split_stale(labelled, draft)
+        reports: list[ChangeReport] = []
+        results: list[tuple[SystemResult, SystemResult]] = []
+        for cases in (labelled, agent_cases):
             before = run_system(EngineSystem(current, name="published"), cases)
             after = run_system(EngineSystem(proposed, name="draft"), cases)
             reports.append(compare(answers_of(before), after, "published"))
             results.append((before, after))
-    (eval_before, eval_after), _ = results
+    valid = {id(case) for case in scored}
+    eval_before, eval_after = (_only(result, valid) for result in results[0])
     return Impact(reports[0], reports[1], _gate(eval_before), _gate(eval_after),
                   tuple(stale_now + stale))
+
+
+def _only(result: SystemResult, cases: set[int]) -> SystemResult:
+    return replace(result, outcomes=tuple(o for o in result.outcomes if id(o.case) in cases))

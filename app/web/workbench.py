@@ -27,7 +27,7 @@ router = APIRouter(prefix="/api/workbench",
                    dependencies=[Depends(require_admin)])
 
 EVAL_FILE = "eval/queries.jsonl"  # the labelled set, inside the knowledge folder
-_TEXT = Field(min_length=1, max_length=4000)
+_TEXT = Field(min_length=1, max_length=2000)
 
 
 class EntryIn(BaseModel):
@@ -35,10 +35,10 @@ class EntryIn(BaseModel):
 
     id: str = Field(pattern=ENTRY_ID.pattern, description="Lowercase letters, digits, dashes.")
     question: str = _TEXT
-    answer: str = Field(min_length=1, max_length=20_000)
+    answer: str = Field(min_length=1, max_length=10_000)
     macro: str | None = Field(default=None, max_length=500, description="Copied verbatim; "
                               "a leading '#' is kept (the file quotes it).")
-    alternates: list[Annotated[str, _TEXT]] = Field(default_factory=list, max_length=1000)
+    alternates: list[Annotated[str, _TEXT]] = Field(default_factory=list, max_length=500)
     tags: list[Annotated[str, Field(min_length=1, max_length=100)]] = Field(
         default_factory=list, max_length=50)
     conditions: dict[str, str | list[str]] = Field(
@@ -82,7 +82,7 @@ class EntryListOut(BaseModel):
 class DraftIn(BaseModel):
     model_config = STRICT_BODY
 
-    entries: list[EntryIn] = Field(min_length=1, max_length=200)
+    entries: list[EntryIn] = Field(min_length=1, max_length=100)
     base_hash: str | None = Field(default=None, pattern=r"^[0-9a-f]{64}$",
                                   description="The knowledge_hash the draft was started from.")
 
