@@ -70,6 +70,7 @@ CONFIGS = {
         Config("engine-w2", "engine", 2, None),
         Config("engine-w1-int8", "engine", 1, None, quantize=True),
         Config("engine-w2-int8", "engine", 2, None, quantize=True),
+        Config("encode-w1", "encode", 1, None),
         Config("encode-w2", "encode", 2, None),
         Config("encode-w2-int8", "encode", 2, None, quantize=True),
         Config("naive-w1", "naive", 1, None),

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import math
 import re
+from collections.abc import Callable
 from functools import lru_cache
 
 from app.knowledge.conditions import GAP, Mention, Slot, norm
@@ -36,6 +37,9 @@ _RULE_IN_SENTENCE = re.compile(r"\b(?:slas?|turnaround|eta|lead\s+time|processin
                                re.IGNORECASE)
 _RULE_BEFORE = re.compile(r"\b(?:takes?|will|would|expected|estimated?|supposed\s+to|policy|window|wait|"
                           r"ships|per|every|each|once|twice|times)[\s'’]+(?:[\w'’]+\s+){0,3}$", re.IGNORECASE)
+# A necessary condition for a _DURATION match, cheap to test: its unit, after a digit or a space
+# and before a non-word character.
+_ANY_UNIT = re.compile(rf"(?<=[\d\s])(?:{UNIT})(?!\w)", re.IGNORECASE)
 _RULE_AFTER = re.compile(r"^[\s'’]*(?:[\w'’]+\s+)?(?:sla|turnaround|processing|shipping|window|policy|"
                          r"guarantee|returns?|lead\s+time)\b", re.IGNORECASE)
 
@@ -44,7 +48,9 @@ def extract_mentions(question: str, slots: dict[str, Slot]) -> tuple[Mention, ..
     """The slot values a question mentions, in the order written."""
     found: list[tuple[int, Mention]] = []
     for slot in slots.values():
-        found += {"choice": _choices, "duration": _durations, "count": _counts}[slot.kind](question, slot)
+        found += _EXTRACTORS[slot.kind](question, slot)
+    if len(found) < 2:
+        return (found[0][1],) if found else ()
     return tuple(mention for _, mention in sorted(found, key=lambda item: item[0]))
 
 
@@ -55,10 +61,18 @@ def _words_pattern(text: str, between: str) -> str:
 
 
 def _choices(question: str, slot: Slot) -> list[tuple[int, Mention]]:
-    terms = tuple((t, v) for v, aliases in slot.values.items() for t in (v, *aliases))
-    pattern, canonical = _choice_pattern(terms, tuple(slot.match_case))
+    pattern, canonical = _slot_choice_pattern(slot)
     return [(m.start(), Mention(slot.name, canonical[norm(m[0])], m[0]))
             for m in pattern.finditer(question)]
+
+
+@lru_cache(maxsize=64)
+def _slot_choice_pattern(slot: Slot) -> tuple[re.Pattern[str], dict[str, str]]:
+    """A slot's pattern, looked up by the slot itself: the same Slot object comes back with every
+    question, and gathering its terms again cost more than matching them. (A slot's hash leaves
+    out its values, but equality compares them: an edited slot gets its own pattern.)"""
+    terms = tuple((t, v) for v, aliases in slot.values.items() for t in (v, *aliases))
+    return _choice_pattern(terms, tuple(slot.match_case))
 
 
 @lru_cache(maxsize=64)
@@ -78,6 +92,8 @@ def _durations(question: str, slot: Slot) -> list[tuple[int, Mention]]:
              for m in _YESTERDAY.finditer(question)]
     found += [(m.start(), Mention(slot.name, 0.0, m[0], SAME_DAY_HOURS))
               for m in _TODAY.finditer(question)]
+    if not _ANY_UNIT.search(question):  # most questions name no time unit: skip the long pattern
+        return found
     for m in _DURATION.finditer(question):
         before, after = question[: m.start()], question[m.end() :]
         sentence = re.split(r"[.?!;\n]", before)[-1] + m[0] + re.split(r"[.?!;\n]", after)[0]
@@ -102,15 +118,26 @@ def _durations(question: str, slot: Slot) -> list[tuple[int, Mention]]:
 
 
 def _counts(question: str, slot: Slot) -> list[tuple[int, Mention]]:
-    nouns = "|".join(_words_pattern(n[:-1], r"\s+") + "s?" if n.endswith("s") else _words_pattern(n, r"\s+")
-                     for n in sorted(slot.nouns, key=len, reverse=True))
-    pattern = re.compile(
-        rf"(?<![\w.])(?P<amount>(?:(?P<most>{_AT_MOST})\s+|(?P<least>{_AT_LEAST})\s+)?(?P<num>{COUNT_NUM})"
-        rf"(?P<more>\+|\s+or\s+more)?)\s+(?:(?:new|different|separate|more|additional|extra)\s+)?"
-        rf"(?:{nouns})(?!\w)", re.IGNORECASE)
+    pattern = _count_pattern(slot.nouns)
     found = []
     for m in pattern.finditer(question):
         amount = number(m["num"])
         low, high = (0.0, amount) if m["most"] else (amount, math.inf if m["least"] or m["more"] else None)
         found.append((m.start(), Mention(slot.name, low, m["amount"], high)))
     return found
+
+
+@lru_cache(maxsize=64)
+def _count_pattern(nouns: tuple[str, ...]) -> re.Pattern[str]:
+    """A count slot's pattern (built once: it is on every question's path)."""
+    alternation = "|".join(
+        _words_pattern(n[:-1], r"\s+") + "s?" if n.endswith("s") else _words_pattern(n, r"\s+")
+        for n in sorted(nouns, key=len, reverse=True))
+    return re.compile(
+        rf"(?<![\w.])(?P<amount>(?:(?P<most>{_AT_MOST})\s+|(?P<least>{_AT_LEAST})\s+)?(?P<num>{COUNT_NUM})"
+        rf"(?P<more>\+|\s+or\s+more)?)\s+(?:(?:new|different|separate|more|additional|extra)\s+)?"
+        rf"(?:{alternation})(?!\w)", re.IGNORECASE)
+
+
+_EXTRACTORS: dict[str, Callable[[str, Slot], list[tuple[int, Mention]]]] = {
+    "choice": _choices, "duration": _durations, "count": _counts}

@@ -9,6 +9,7 @@ from typing import Any
 
 import faiss
 import numpy as np
+import numpy.typing as npt
 
 from app.embedding.embedder import Vectors
 from app.index.format import LoadedIndex, row_entries
@@ -35,7 +36,6 @@ class Ranker:
         self.index = index
         self.entries = tuple(entries)
         self._row_entry = row_entries(index.rows, [e.id for e in self.entries])
-        self._entry_number = {e.id: i for i, e in enumerate(self.entries)}
         self._rows_by_tag: dict[str, np.ndarray] = {}
         for tag in {t for e in self.entries for t in e.tags}:
             ids = [i for i, e in enumerate(self.entries) if tag in e.tags]
@@ -59,9 +59,9 @@ class Ranker:
             wanted = len(self.entries) if exhaustive else limit * HEAD_CANDIDATES
         k = candidates if exhaustive else max(SEARCH_ROWS, wanted * 8)
         while True:
-            ranked = self._best_per_entry(query, min(k, candidates), wanted, params)
-            if len(ranked) >= wanted or k >= candidates:
-                return self._with_head(query, ranked)[:limit]
+            scores, rows = self._best_per_entry(query, min(k, candidates), wanted, params)
+            if len(rows) >= wanted or k >= candidates:
+                return self._scored(query, scores, rows, limit)
             k *= 4
 
     def nearest_texts(self, query: Vectors, k: int = SEARCH_ROWS) -> dict[str, float]:
@@ -75,30 +75,40 @@ class Ranker:
                 best.setdefault(entry_id, float(score))
         return best
 
-    def _with_head(self, query: Vectors, ranked: list[Scored]) -> list[Scored]:
+    def _scored(self, query: Vectors, scores: npt.NDArray[np.float32],
+                rows: npt.NDArray[np.int64], limit: int) -> list[Scored]:
+        """The best `limit` of these entries (their best rows, best cosine first), reordered by
+        the intent head when the index has one: cosine + weight * log p(entry | query), ties in
+        cosine order. Only the entries returned become objects (the Python loop over every
+        entry cost more than the search itself)."""
         if self.index.head is None:
-            return ranked
-        weight = self.index.manifest.head_weight
-        log_probs = self.index.head.log_probs(query.reshape(1, -1))[0]
-        combined = [Scored(s.entry, s.score + weight * float(
-            log_probs[self._entry_number[s.entry.id]]), s.matched_text) for s in ranked]
-        return sorted(combined, key=lambda s: -s.score)
+            ranking: npt.NDArray[np.float64] | npt.NDArray[np.float32] = scores
+            order = np.arange(min(limit, len(rows)))
+        else:
+            weight = self.index.manifest.head_weight
+            log_probs = self.index.head.log_probs(query.reshape(1, -1))[0]
+            # float64 throughout, as the scalar sum this replaces: the same numbers, the same
+            # stable order.
+            ranking = scores.astype(np.float64) + weight * log_probs[self._row_entry[rows]]
+            order = np.argsort(-ranking, kind="stable")[:limit]
+        best = rows[order]
+        entries, texts = self.entries, self.index.rows
+        return [Scored(entries[entry], score, texts[row].text) for score, row, entry in zip(
+            ranking[order].tolist(), best.tolist(), self._row_entry[best].tolist(), strict=True)]
 
     def _best_per_entry(
         self, query: Vectors, k: int, limit: int, params: Any
-    ) -> list[Scored]:
-        scores, rows = self.index.vectors.search(query.reshape(1, -1), k, params=params)
-        ranked: list[Scored] = []
-        seen: set[int] = set()
-        for score, row in zip(scores[0].tolist(), rows[0].tolist(), strict=True):
-            if row < 0:
-                continue
-            entry_number = int(self._row_entry[row])
-            if entry_number in seen:
-                continue
-            seen.add(entry_number)
-            ranked.append(Scored(self.entries[entry_number], score,
-                                 self.index.rows[row].text))
-            if len(ranked) == limit:
-                break
-        return ranked
+    ) -> tuple[npt.NDArray[np.float32], npt.NDArray[np.int64]]:
+        """The cosine and row of each entry's best row among the query's `k` nearest, best
+        first, at most `limit` of them."""
+        found, hits = self.index.vectors.search(query.reshape(1, -1), k, params=params)
+        scores: npt.NDArray[np.float32] = found[0]
+        rows: npt.NDArray[np.int64] = hits[0]
+        kept = rows >= 0  # faiss pads with -1 when it finds fewer than k rows
+        if not kept.all():
+            scores, rows = scores[kept], rows[kept]
+        # Each entry's first (best) row, in rank order.
+        _, first = np.unique(self._row_entry[rows], return_index=True)
+        first.sort()
+        first = first[:limit]
+        return scores[first], rows[first]
