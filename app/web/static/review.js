@@ -1,5 +1,6 @@
 // The review page: unlock with the admin token (exchanged for an HttpOnly session cookie that no
-// script can read), list the queue, resolve.
+// script can read), list the queue clustered by meaning, resolve a whole cluster at once (or the
+// members left ticked): add them as alternates to an entry, start a new entry, or dismiss them.
 "use strict";
 
 (function () {
@@ -34,36 +35,69 @@
     return found ? found.question : id;
   }
 
-  function meta(item, groupKey) {
-    const parts = ["asked " + item.count + "×", "last " + item.last_asked_at.replace("T", " ").slice(0, 16) + " UTC"];
+  function plural(n, one, many) { return n === 1 ? one : many; }
+
+  // A cluster is shown as its representative (its most-asked question), with its volume and
+  // every member; it is answered "then" and "now" as the representative is.
+  function meta(cluster, groupKey) {
+    const parts = ["asked " + cluster.count + "×"];
+    if (cluster.members.length > 1) parts.push(cluster.members.length + " questions");
+    parts.push("last " + cluster.last_asked_at.replace("T", " ").slice(0, 16) + " UTC");
     const lines = [el("p", "item-meta", parts.join(" · "))];
-    if (item.entry_question) {
-      lines.push(el("p", "item-answered", "Answered with: " + item.entry_question + " (" + percent(item.confidence) + ", " + item.band + ")"));
+    if (cluster.entry_question) {
+      lines.push(el("p", "item-answered", "Answered with: " + cluster.entry_question + " (" + percent(cluster.confidence) + ", " + cluster.band + ")"));
     } else {
-      lines.push(el("p", "item-answered", "No confident match (best guess " + percent(item.confidence) + ")"));
+      lines.push(el("p", "item-answered", "No confident match (best guess " + percent(cluster.confidence) + ")"));
     }
-    if (item.now_entry_id !== item.entry_id) {  // the playbook changed since it was asked
-      lines.push(el("p", "item-now", item.now_question
-        ? "Now answers: " + item.now_question + " (" + percent(item.now_confidence) + ")"
-        : "Now: no confident match"));
-    }
+    lines.push(el("p", "item-now", cluster.now_question
+      ? "Now answers: " + cluster.now_question + " (" + percent(cluster.now_confidence) + ")"
+      : "Now: no confident match"));
     if (groupKey === "thumbs_down") {
-      const text = item.picked_question ? "Agent picked: " + item.picked_question
-        : item.none_of_these ? "Agent said: none of these" : "Agent gave a thumbs-down without picking an entry";
+      const text = cluster.picked_question ? "Agent picked: " + cluster.picked_question
+        : cluster.none_of_these ? "Agent said: none of these" : "Agent gave a thumbs-down without picking an entry";
       lines.push(el("p", "item-picked", text));
     }
     return lines;
   }
 
-  function itemView(item, groupKey) {
-    const li = el("li", "item");
-    li.dataset.queryId = String(item.query_id);
-    li.appendChild(el("p", "item-question", item.question));
-    meta(item, groupKey).forEach(function (line) { li.appendChild(line); });
+  // Several questions: each with its count and a box, ticked, to leave one out of the action.
+  function membersView(cluster, onChange) {
+    const boxes = [];
+    const group = el("div", "members");
+    const titleId = "members-" + cluster.query_id;
+    const title = el("p", "item-label", "Questions in this cluster");
+    title.id = titleId;
+    group.setAttribute("role", "group");
+    group.setAttribute("aria-labelledby", titleId);
+    const list = el("ul", "phrasings-list");
+    cluster.members.forEach(function (member) {
+      const row = el("li", "member");
+      row.dataset.queryId = String(member.query_id);
+      const label = el("label");
+      const box = el("input");
+      box.type = "checkbox";
+      box.checked = true;
+      box.value = String(member.query_id);
+      box.addEventListener("change", onChange);
+      boxes.push(box);
+      label.append(box, " ", el("span", "member-question", member.question), " ", el("span", "member-count", "×" + member.count));
+      row.appendChild(label);
+      list.appendChild(row);
+    });
+    group.append(title, list);
+    return { node: group, boxes: boxes };
+  }
+
+  function clusterView(cluster, groupKey) {
+    const li = el("li", "item cluster");
+    li.dataset.queryId = String(cluster.query_id);
+    li.appendChild(el("p", "item-question", cluster.question));
+    meta(cluster, groupKey).forEach(function (line) { li.appendChild(line); });
+    const several = cluster.members.length > 1;
 
     const actions = el("div", "item-actions");
-    const selectId = "entry-for-" + item.query_id;
-    const label = el("label", "item-label", "Add as alternate to");
+    const selectId = "entry-for-" + cluster.query_id;
+    const label = el("label", "item-label", several ? "Add as alternates to" : "Add as alternate to");
     label.htmlFor = selectId;
     const select = el("select", "entry-select");
     select.id = selectId;
@@ -76,41 +110,69 @@
       select.appendChild(option);
     });
     // A thumbs-down says the answered entry was wrong: only the agent's pick is a safe default.
-    select.value = item.picked_entry_id || (groupKey === "thumbs_down" ? "" : item.entry_id || "");
-    const add = el("button", "primary add", "Add");
+    select.value = cluster.picked_entry_id ||
+      (groupKey === "thumbs_down" ? "" : cluster.now_entry_id || cluster.entry_id || "");
+    const add = el("button", "primary add");
     add.type = "button";
-    add.disabled = !select.value;
-    select.addEventListener("change", function () { add.disabled = !select.value; });
-    const dismiss = el("button", "dismiss", "Dismiss");
+    const dismiss = el("button", "dismiss");
     dismiss.type = "button";
+    const create = el("a", "new-entry", "New entry");
+    create.href = "/workbench?from=" + encodeURIComponent(cluster.question);
 
-    add.addEventListener("click", async function () {
+    let boxes = [];
+    function chosen() {
+      if (!several) return [cluster.query_id];
+      return boxes.filter(function (b) { return b.checked; }).map(function (b) { return Number(b.value); });
+    }
+    function refresh() {
+      const n = chosen().length;
+      const all = n === cluster.members.length;
+      add.textContent = !several ? "Add" : all ? "Add all" : "Add " + n + " of " + cluster.members.length;
+      dismiss.textContent = !several ? "Dismiss" : all ? "Dismiss all" : "Dismiss " + n + " of " + cluster.members.length;
+      add.disabled = !select.value || n === 0;
+      dismiss.disabled = n === 0;
+    }
+    if (several) {
+      const members = membersView(cluster, refresh);
+      boxes = members.boxes;
+      li.appendChild(members.node);
+    }
+    select.addEventListener("change", refresh);
+    refresh();
+
+    async function act(work) {
       add.disabled = dismiss.disabled = true;
-      setStatus("Adding and rebuilding the index…");
       try {
-        const result = await admin("POST", "/api/review/" + item.query_id + "/add", { entry_id: select.value });
-        setStatus("Added “" + result.phrasing + "” to “" + entryQuestion(result.entry_id) + "”. Index " +
+        await work();
+        await load(false);
+      } catch (err) {
+        failed(err);
+        refresh();
+      }
+    }
+    add.addEventListener("click", function () {
+      const ids = chosen();
+      act(async function () {
+        setStatus("Adding and rebuilding the index…");
+        const result = await admin("POST", "/api/review/add", { query_ids: ids, entry_id: select.value });
+        const what = result.added.length === 1 ? "“" + result.added[0].phrasing + "”"
+          : result.added.length + " questions";
+        setStatus("Added " + what + " to “" + entryQuestion(result.entry_id) + "”. Index " +
                   result.index.action + ": " + result.index.entries + " entries, " + result.index.vectors + " vectors.");
-        await load(false);
-      } catch (err) {
-        failed(err);
-        add.disabled = dismiss.disabled = false;
-      }
+      });
     });
-    dismiss.addEventListener("click", async function () {
-      add.disabled = dismiss.disabled = true;
-      try {
-        await admin("POST", "/api/review/" + item.query_id + "/dismiss");
-        setStatus("Dismissed “" + item.question + "”.");
-        await load(false);
-      } catch (err) {
-        failed(err);
-        add.disabled = dismiss.disabled = false;
-      }
+    dismiss.addEventListener("click", function () {
+      const ids = chosen();
+      act(async function () {
+        const result = await admin("POST", "/api/review/dismiss", { query_ids: ids });
+        setStatus(ids.length === 1 && !several ? "Dismissed “" + cluster.question + "”."
+          : "Dismissed " + ids.length + " " + plural(ids.length, "question", "questions") +
+            " (" + result.resolved.length + " " + plural(result.resolved.length, "asking", "askings") + ").");
+      });
     });
     const field = el("div", "item-field");
     field.append(label, select);
-    actions.append(field, add, dismiss);
+    actions.append(field, add, create, dismiss);
     li.appendChild(actions);
     return li;
   }
@@ -123,11 +185,11 @@
       heading.id = "group-" + group.key;
       heading.append(el("span", null, group.title), el("span", "count", String(group.count)));
       section.appendChild(heading);
-      if (!group.items.length) {
+      if (!group.clusters.length) {
         section.appendChild(el("p", "empty", "Nothing here."));
       } else {
         const list = el("ul", "items");
-        group.items.forEach(function (item) { list.appendChild(itemView(item, group.key)); });
+        group.clusters.forEach(function (cluster) { list.appendChild(clusterView(cluster, group.key)); });
         section.appendChild(list);
       }
       return section;
@@ -146,7 +208,7 @@
   async function load(announceCount) {
     try {
       if (!entries.length) entries = await requestJSON("GET", "/api/entries");
-      const data = await admin("GET", "/api/review");
+      const data = await admin("GET", "/api/review/clusters");
       tokenForm.hidden = true;
       toolbar.hidden = false;
       render(data);
