@@ -22,19 +22,20 @@ from app.errors import AlternateConflict, FeedbackNotSaved, QueryNotFound
 from app.records import Answer, Entry, Match
 from app.store import database
 from app.store.feedback import Feedback, FeedbackStore
-from app.store.review_queue import (
+from app.store.review_batch import add_all_as_alternates, dismiss_all
+from app.store.review_clusters import (
     SAME_MEANING,
     ClusteredGroup,
     ReviewCluster,
-    ReviewGroup,
-    ReviewItem,
-    add_all_as_alternates,
-    add_as_alternate,
     cluster_items,
-    dismiss,
-    dismiss_all,
     encoder,
     review_clusters,
+)
+from app.store.review_queue import (
+    ReviewGroup,
+    ReviewItem,
+    add_as_alternate,
+    dismiss,
     review_groups,
 )
 from app.web.app import create_app

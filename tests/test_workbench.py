@@ -127,6 +127,17 @@ def test_check_reports_a_phrasing_another_entry_owns_and_a_bad_condition(
         "message": "unknown condition 'planet'; declared slots: none (declare them in slots.yaml)"}]
 
 
+def test_a_checked_draft_keeps_the_folders_glossary_and_out_of_scope(engine: Engine) -> None:
+    from app.engine.drafting import check_drafts
+
+    draft = EntryDraft.of(engine.entry("shipping-sla"))
+    checked = check_drafts(engine, [EntryDraft(**{**draft.__dict__, "answer": "2-4 days"})])
+    assert checked.knowledge is not None
+    assert (checked.knowledge.glossary, checked.knowledge.out_of_scope) == (
+        {"cx": "customer", "OOS": "out of stock"},
+        ("what is the weather tomorrow", "tell me a joke", "reset my laptop password"))
+
+
 def test_workbench_routes_need_an_admin(client: TestClient) -> None:
     for response in (client.get("/api/workbench/entries"),
                      client.get("/api/workbench/history", headers=as_("not-a-token"))):

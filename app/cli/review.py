@@ -10,6 +10,8 @@ import click
 
 from app.cli.context import Context
 from app.knowledge.playbook import load_knowledge
+from app.store import review_batch as batch
+from app.store import review_clusters as clusters
 from app.store import review_queue as queue
 from app.store.feedback import FeedbackStore
 
@@ -38,7 +40,7 @@ def render_groups(groups: list[queue.ReviewGroup]) -> str:
     return "\n".join(lines)
 
 
-def render_clusters(groups: list[queue.ClusteredGroup],
+def render_clusters(groups: list[clusters.ClusteredGroup],
                     now: Callable[[str], queue.AnsweredNow]) -> str:
     """Each cluster as its representative with the cluster's volume, what it was answered with
     and what the playbook answers it with now; then, when it has several, every member."""
@@ -85,7 +87,7 @@ def review(ctx: click.Context, as_json: bool, by_text: bool) -> None:
             click.echo(render_groups(groups))
         return
     engine = context.engine()
-    clustered = queue.review_clusters(store, engine.entries(), queue.engine_encoder(engine))
+    clustered = clusters.review_clusters(store, engine.entries(), clusters.engine_encoder(engine))
     answers: dict[str, queue.AnsweredNow] = {}
 
     def now(question: str) -> queue.AnsweredNow:
@@ -94,7 +96,7 @@ def review(ctx: click.Context, as_json: bool, by_text: bool) -> None:
         return answers[question]
 
     if as_json:
-        click.echo(json.dumps({"threshold": queue.SAME_MEANING, "groups": [
+        click.echo(json.dumps({"threshold": clusters.SAME_MEANING, "groups": [
             {"key": g.key, "title": g.title, "count": g.count, "clusters": [
                 {**c.to_dict(), **_now_fields(now(c.representative.question))}
                 for c in g.clusters]}
@@ -133,7 +135,7 @@ def add_all_command(context: Context, entry_id: str, query_ids: tuple[int, ...],
                     force: bool) -> None:
     """Add every question QUERY_IDS (a cluster's members) as alternate phrasings of ENTRY_ID;
     checked first, so a refusal adds none of them."""
-    outcome = queue.add_all_as_alternates(FeedbackStore.from_settings(context.settings),
+    outcome = batch.add_all_as_alternates(FeedbackStore.from_settings(context.settings),
                                           context.engine(), query_ids, entry_id, force)
     report = outcome.report
     click.echo(f"added {len(outcome.added)} phrasing(s) to {outcome.entry_id}: "
@@ -148,5 +150,5 @@ def add_all_command(context: Context, entry_id: str, query_ids: tuple[int, ...],
 def dismiss_command(context: Context, query_ids: tuple[int, ...]) -> None:
     """Take the questions QUERY_IDS (every open asking of each) off the queue without changing
     the playbook."""
-    resolved = queue.dismiss_all(FeedbackStore.from_settings(context.settings), query_ids)
+    resolved = batch.dismiss_all(FeedbackStore.from_settings(context.settings), query_ids)
     click.echo(f"dismissed {len(resolved)} question(s)")

@@ -5,7 +5,7 @@ questions away from another entry (checked against the index being served)."""
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Literal
 
 from app.engine.engine import Engine
@@ -57,13 +57,15 @@ def check_drafts(engine: Engine, drafts: Sequence[EntryDraft]) -> CheckedDraft:
     if problems:
         return CheckedDraft(tuple(problems), None, None)
     try:
-        text, after = apply_drafts(read_text(current.path), current.path, current.slots, drafts)
+        text, edited = apply_drafts(read_text(current.path), current.path, current.slots, drafts)
     except KnowledgeError as exc:
         return CheckedDraft((Problem("", "error", exc.problem),), None, None)
+    # The rest of the folder (glossary, out-of-scope examples, slots) is the current one's.
+    after = replace(edited, glossary=current.glossary, out_of_scope=current.out_of_scope,
+                    slots=current.slots)
     problems.extend(_phrasing_problems(engine, current, after, drafts))
-    edited = [e for e in after.entries if e.id in seen]
-    subset = KnowledgeBase(entries=tuple(edited), slots=after.slots, path=after.path,
-                           entry_lines=after.entry_lines)
+    subset = KnowledgeBase(entries=tuple(e for e in after.entries if e.id in seen),
+                           slots=after.slots, path=after.path, entry_lines=after.entry_lines)
     problems.extend(Problem(f.entry_id or "", "info" if f.level == "info" else "warning",
                             f"{f.message} (fix: {f.fix})")
                     for f in (*macro_findings(subset), *unstated_conditions(subset)))

@@ -7,13 +7,13 @@ the file's text as one new line, so comments, order, quoting and the file's mode
 from __future__ import annotations
 
 import fcntl
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 
 import yaml
 
-from app.errors import KnowledgeError
+from app.errors import EntryNotFound, KnowledgeError
 from app.files import write_atomic
 from app.knowledge.conditions import Slot
 from app.knowledge.playbook import (
@@ -73,24 +73,39 @@ def _scalar(text: str) -> str:
     return dumped.split("\n", 1)[0]
 
 
-def add_alternate(path: Path, entry_id: str, phrasing: str, slots: dict[str, Slot]) -> None:
-    """Append `phrasing` to the entry's alternates in the file as it is now (call under
-    knowledge_lock). The new text is parsed back before it replaces the file."""
-    text = read_text(path)
+def with_alternates(text: str, path: Path, slots: dict[str, Slot], entry_id: str,
+                    phrasings: Sequence[str]) -> str:
+    """The playbook text with the phrasings as new lines of the entry's alternates (those it
+    has already are skipped), parsed back and checked to change nothing else."""
     before = parse_playbook_yaml(text, path, slots)
-    entry = before.entry(entry_id)
-    if entry is None or phrasing in entry.alternates:
-        return
-    edited = with_alternate_line(text, entry_id, phrasing)
-    expected = before.with_alternate(entry_id, phrasing)
+    if before.entry(entry_id) is None:
+        raise EntryNotFound(entry_id)
+    edited: str | None = text
+    expected = before
+    for phrasing in phrasings:
+        entry = expected.entry(entry_id)
+        if entry is None or phrasing in entry.alternates:
+            continue
+        expected = expected.with_alternate(entry_id, phrasing)
+        if edited is not None:
+            edited = with_alternate_line(edited, entry_id, phrasing)
     if edited is None:  # no block list to extend: write the whole playbook (comments are lost)
         edited = dump_playbook_yaml(expected.entries, expected.needs_review, expected.retired)
     after = parse_playbook_yaml(edited, path, slots)
     if _entries(after) != _entries(expected):
         raise KnowledgeError(display_path(path), None,
-                             f"adding an alternate to {entry_id!r} would change other entries; "
+                             f"adding alternates to {entry_id!r} would change other entries; "
                              "edit the file by hand")
-    write_atomic(path, edited)
+    return edited
+
+
+def add_alternate(path: Path, entry_id: str, phrasing: str, slots: dict[str, Slot]) -> None:
+    """Append `phrasing` to the entry's alternates in the file as it is now (call under
+    knowledge_lock)."""
+    text = read_text(path)
+    edited = with_alternates(text, path, slots, entry_id, [phrasing])
+    if edited != text:
+        write_atomic(path, edited)
 
 
 def _entries(kb: KnowledgeBase) -> list[tuple[str, tuple[str, ...]]]:

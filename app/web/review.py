@@ -12,6 +12,8 @@ from pydantic import BaseModel, BeforeValidator, Field
 
 from app.engine.engine import Engine
 from app.errors import EntryNotFound
+from app.store import review_batch as batch
+from app.store import review_clusters as clusters
 from app.store import review_queue as review
 from app.web.deps import MAX_QUERY_ID, AdminDep, EngineDep, QueryId, StoreDep, require_admin
 from app.web.schemas import STRICT_BODY, error_responses
@@ -180,7 +182,7 @@ def _member(engine: Engine, item: review.ReviewItem) -> dict[str, object]:
             "picked_question": _question_of(engine, item.picked_entry_id)}
 
 
-def _cluster(engine: Engine, cluster: review.ReviewCluster) -> ReviewClusterOut:
+def _cluster(engine: Engine, cluster: clusters.ReviewCluster) -> ReviewClusterOut:
     verdict = cluster.verdict
     return ReviewClusterOut.model_validate({
         **cluster.to_dict(),
@@ -213,9 +215,9 @@ def review_clusters(engine: EngineDep, store: StoreDep) -> ReviewClustersOut:
     groups = [
         ClusteredGroupOut(key=group.key, title=group.title, count=group.count,
                           clusters=[_cluster(engine, cluster) for cluster in group.clusters])
-        for group in review.review_clusters(store, engine.entries(), review.engine_encoder(engine))
+        for group in clusters.review_clusters(store, engine.entries(), clusters.engine_encoder(engine))
     ]
-    return ReviewClustersOut(total=sum(g.count for g in groups), threshold=review.SAME_MEANING,
+    return ReviewClustersOut(total=sum(g.count for g in groups), threshold=clusters.SAME_MEANING,
                              groups=groups)
 
 
@@ -224,7 +226,7 @@ def review_clusters(engine: EngineDep, store: StoreDep) -> ReviewClustersOut:
              "adds none); the index is rebuilt and swapped")
 def review_add_all(body: AddAllIn, engine: EngineDep, store: StoreDep,
                    who: AdminDep) -> AddAllOut:
-    outcome = review.add_all_as_alternates(store, engine, body.query_ids, body.entry_id,
+    outcome = batch.add_all_as_alternates(store, engine, body.query_ids, body.entry_id,
                                            body.force, who)
     report = outcome.report
     return AddAllOut(
@@ -238,7 +240,7 @@ def review_add_all(body: AddAllIn, engine: EngineDep, store: StoreDep,
 @router.post("/dismiss", response_model=DismissAllOut,
              summary="Take every question of a cluster off the queue")
 def review_dismiss_all(body: DismissAllIn, store: StoreDep) -> DismissAllOut:
-    return DismissAllOut(resolved=list(review.dismiss_all(store, body.query_ids)))
+    return DismissAllOut(resolved=list(batch.dismiss_all(store, body.query_ids)))
 
 
 @router.post("/{query_id}/add", response_model=AddAlternateOut,
