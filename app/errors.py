@@ -124,3 +124,15 @@ class VersionNotFound(PlaybookError):
     def __init__(self, version: int) -> None:
         super().__init__(f"no knowledge version {version} in the history")
         self.version = version
+
+
+class DraftRefused(PlaybookError):
+    """A draft that fails its checks against the playbook as it is (an unknown slot, a
+    phrasing another card owns, ...): nothing is written."""
+
+    exit_code = 3
+    http_status = 409
+
+    def __init__(self, entry_id: str, problem: str) -> None:
+        where = f"draft entry {entry_id}: " if entry_id else "draft: "
+        super().__init__(f"{where}{problem}")

@@ -138,6 +138,17 @@ def test_a_checked_draft_keeps_the_folders_glossary_and_out_of_scope(engine: Eng
         ("what is the weather tomorrow", "tell me a joke", "reset my laptop password"))
 
 
+def test_a_draft_that_fails_its_checks_is_not_published(client: TestClient,
+                                                        settings: Settings) -> None:
+    card = entry_json(client, "shipping-sla")
+    refused = client.post("/api/workbench/publish", headers=as_(ALICE), json={
+        "entries": [{**card, "alternates": ["cancel my order please"]}]})
+    assert (refused.status_code, refused.json()) == (409, {
+        "detail": "draft entry shipping-sla: 'cancel my order please' is already a phrasing of "
+                  "'cancel-order'"})
+    assert (settings.knowledge_dir / "playbook.yaml").read_text() == TINY_PLAYBOOK
+
+
 def test_workbench_routes_need_an_admin(client: TestClient) -> None:
     for response in (client.get("/api/workbench/entries"),
                      client.get("/api/workbench/history", headers=as_("not-a-token"))):

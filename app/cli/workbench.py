@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from app.cli.context import Context
-from app.errors import EntryNotFound, KnowledgeError
+from app.errors import DraftRefused, EntryNotFound, KnowledgeError
 
 if TYPE_CHECKING:
     from app.engine.engine import Engine
@@ -60,7 +60,7 @@ def _publish(context: Context, drafts: Sequence[EntryDraft], action: str) -> Non
         click.echo(f"{problem.level}: {problem.entry_id}: {problem.message}", err=True)
     if checked.text is None:
         first = next(p for p in checked.problems if p.level == "error")
-        raise KnowledgeError(f"entry {first.entry_id}", None, first.message)
+        raise DraftRefused(first.entry_id, first.message)
 
     def edit(text: str, now: Any) -> str:
         return apply_drafts(text, now.path, now.slots, drafts)[0]

@@ -49,15 +49,24 @@ def review_page(request: Request, settings: SettingsDep) -> HTMLResponse:
                                       {"page": "review", "enabled": True, "message": ""})
 
 
-@router.get("/insights", response_class=HTMLResponse)
-def insights_page(request: Request, settings: SettingsDep) -> HTMLResponse:
-    # Like the review page: no data in the HTML; the figures come from /api/insights.
+def _admin_page(request: Request, settings: SettingsDep, page: str, name: str) -> HTMLResponse:
+    # Like the review page: no data in the HTML; everything comes from the admin API.
     enabled = bool(settings.admin_tokens())
     return TEMPLATES.TemplateResponse(
-        request, "insights.html",
-        {"page": "insights", "enabled": enabled,
-         "message": "" if enabled else REVIEW_DISABLED.replace("review", "insights")},
+        request, f"{page}.html",
+        {"page": page, "enabled": enabled,
+         "message": "" if enabled else REVIEW_DISABLED.replace("review", name)},
         status_code=200 if enabled else 503)
+
+
+@router.get("/insights", response_class=HTMLResponse)
+def insights_page(request: Request, settings: SettingsDep) -> HTMLResponse:
+    return _admin_page(request, settings, "insights", "insights")
+
+
+@router.get("/workbench", response_class=HTMLResponse)
+def workbench_page(request: Request, settings: SettingsDep) -> HTMLResponse:
+    return _admin_page(request, settings, "workbench", "the workbench")
 
 
 @router.get("/docs", response_class=HTMLResponse)

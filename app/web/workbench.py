@@ -11,7 +11,7 @@ from pydantic import BaseModel, Field
 
 from app.engine.drafting import CheckedDraft, check_drafts
 from app.engine.engine import Change, Engine
-from app.errors import EntryNotFound, KnowledgeError
+from app.errors import DraftRefused, EntryNotFound
 from app.evaluation.impact import impact
 from app.evaluation.queries import QueryCase, load_queries
 from app.knowledge.drafts import ENTRY_ID, EntryDraft, apply_drafts
@@ -206,13 +206,13 @@ def _latest(history: KnowledgeHistory) -> VersionOut | None:
 
 
 @router.post("/publish", response_model=PublishOut, summary="Apply the draft atomically; the "
-             "index is rebuilt and swapped, and the change is recorded in the history")
+             "index is rebuilt and swapped, and the change is recorded in the history (409: the "
+             "playbook changed since base_hash, or the draft fails its checks)")
 def publish(body: DraftIn, engine: EngineDep, store: StoreDep, who: AdminDep) -> PublishOut:
     checked = _check(engine, body)
     if checked.text is None:
         first = next(p for p in checked.problems if p.level == "error")
-        raise KnowledgeError(f"draft entry {first.entry_id}" if first.entry_id else "draft",
-                             None, first.message)
+        raise DraftRefused(first.entry_id, first.message)
     drafts = [e.draft() for e in body.entries]
 
     def edit(text: str, now: KnowledgeBase) -> str:
