@@ -38,3 +38,10 @@ def sha256_of(path: Path) -> str:
         while chunk := handle.read(1 << 20):
             digest.update(chunk)
     return digest.hexdigest()
+
+
+def json_lines(text: str) -> list[str]:
+    """The lines of a JSON Lines text: split at newlines only. str.splitlines() also splits at
+    U+2028, U+0085 and other characters JSON leaves unescaped inside strings (a pasted answer
+    may hold one), which would cut a record in two."""
+    return [line.removesuffix("\r") for line in text.split("\n")]

@@ -149,6 +149,21 @@ def test_a_draft_that_fails_its_checks_is_not_published(client: TestClient,
     assert (settings.knowledge_dir / "playbook.yaml").read_text() == TINY_PLAYBOOK
 
 
+def test_text_with_unicode_line_separators_survives_the_index_and_controls_are_refused(
+        client: TestClient, settings: Settings, fake_embedder: FakeEmbedder) -> None:
+    card = entry_json(client, "shipping-sla")
+    pasted = "What is our SLA\u2028for shipping most orders"  # copied from a web page
+    published = client.post("/api/workbench/publish", headers=as_(ALICE),
+                            json={"entries": [{**card, "question": pasted}]})
+    assert published.status_code == 200, published.text
+    reopened = Engine(settings, fake_embedder)  # reads the index rows written for it
+    reopened.load()
+    assert reopened.entry("shipping-sla").question == pasted
+    refused = client.post("/api/workbench/check", headers=as_(ALICE),
+                          json={"entries": [{**card, "answer": "bell\x07"}]})
+    assert refused.status_code == 422
+
+
 def test_workbench_routes_need_an_admin(client: TestClient) -> None:
     for response in (client.get("/api/workbench/entries"),
                      client.get("/api/workbench/history", headers=as_("not-a-token"))):

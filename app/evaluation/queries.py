@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from app.errors import QueryFileError
+from app.files import json_lines
 from app.knowledge.playbook import KnowledgeBase, read_text
 
 CSV_SEPARATOR = "|"
@@ -80,7 +81,7 @@ def split_stale(cases: Iterable[QueryCase], kb: KnowledgeBase
 
 def _parse_jsonl(text: str, file: str) -> list[QueryCase]:
     cases = []
-    for number, line in enumerate(text.splitlines(), start=1):
+    for number, line in enumerate(json_lines(text), start=1):
         if not line.strip():
             continue
         try:

@@ -20,7 +20,7 @@ from typing import Any
 import yaml
 
 from app.errors import KnowledgeError
-from app.files import write_atomic
+from app.files import json_lines, write_atomic
 from app.knowledge.conditions import Slot, load_slots, parse_conditions
 from app.knowledge.macros import extract_macro
 from app.records import Entry, SourceRef, UnpairedLine, Variant
@@ -302,7 +302,7 @@ def load_entries_jsonl(path: Path) -> KnowledgeBase:
     """Entries in the public benchmarks' shape: one JSON object a line."""
     entries: list[Entry] = []
     seen: dict[str, int] = {}
-    for number, line in enumerate(read_text(path).splitlines(), start=1):
+    for number, line in enumerate(json_lines(read_text(path)), start=1):
         if not line.strip():
             continue
         try:

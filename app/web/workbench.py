@@ -20,14 +20,15 @@ from app.records import Entry
 from app.store.history import KnowledgeHistory, restore
 from app.store.verdicts import agent_verdicts
 from app.web.deps import AdminDep, EngineDep, SettingsDep, StoreDep, require_admin
-from app.web.schemas import STRICT_BODY, error_responses
+from app.web.schemas import QUESTION_PATTERN, STRICT_BODY, error_responses
 
 router = APIRouter(prefix="/api/workbench",
                    responses=error_responses(400, 401, 404, 409, 413, 415, 422, 503),
                    dependencies=[Depends(require_admin)])
 
 EVAL_FILE = "eval/queries.jsonl"  # the labelled set, inside the knowledge folder
-_TEXT = Field(min_length=1, max_length=2000)
+# Text as people type it: no control characters (tab and newlines aside), not blank.
+_TEXT = Field(min_length=1, max_length=2000, pattern=QUESTION_PATTERN)
 
 
 class EntryIn(BaseModel):
@@ -35,11 +36,12 @@ class EntryIn(BaseModel):
 
     id: str = Field(pattern=ENTRY_ID.pattern, description="Lowercase letters, digits, dashes.")
     question: str = _TEXT
-    answer: str = Field(min_length=1, max_length=10_000)
-    macro: str | None = Field(default=None, max_length=500, description="Copied verbatim; "
-                              "a leading '#' is kept (the file quotes it).")
+    answer: str = Field(min_length=1, max_length=10_000, pattern=QUESTION_PATTERN)
+    macro: str | None = Field(default=None, max_length=500, pattern=QUESTION_PATTERN,
+                              description="Copied verbatim; a leading '#' is kept (the file "
+                              "quotes it).")
     alternates: list[Annotated[str, _TEXT]] = Field(default_factory=list, max_length=500)
-    tags: list[Annotated[str, Field(min_length=1, max_length=100)]] = Field(
+    tags: list[Annotated[str, Field(min_length=1, max_length=100, pattern=QUESTION_PATTERN)]] = Field(
         default_factory=list, max_length=50)
     conditions: dict[str, str | list[str]] = Field(
         default_factory=dict, max_length=20,
