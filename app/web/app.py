@@ -25,14 +25,14 @@ from app.web.middleware.security_headers import (
     SecurityHeadersMiddleware,
 )
 from app.web.pages import STATIC_DIR
-from app.web.schemas import QUESTION_PATTERN, HealthOut, error_responses
+from app.web.schemas import QUESTION_MARK, HealthOut, error_responses
 from app.web.slack.routes import install_slack
 
 
 def _with_question_limit(node: Any, limit: int) -> None:
     """Give every question in the OpenAPI schema this deployment's length limit."""
     if isinstance(node, dict):
-        if node.get("pattern") == QUESTION_PATTERN:
+        if node.get(QUESTION_MARK):
             node["maxLength"] = limit
         for value in node.values():
             _with_question_limit(value, limit)

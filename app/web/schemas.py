@@ -16,7 +16,11 @@ _CONTROL = r"\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f"  # app.engine.engine refuses t
 # What app.engine.engine.clean_question accepts, stated for the schema only: the engine checks it and
 # says in words what is wrong, which a pattern mismatch would not. app.web.app adds maxLength.
 QUESTION_PATTERN = rf"^[^{_CONTROL}]*[^\s{_CONTROL}][^{_CONTROL}]*$"
-QUESTION_SCHEMA: dict[str, Any] = {"minLength": 1, "pattern": QUESTION_PATTERN}
+# Marks a question in the OpenAPI schema, where app.web.app sets this deployment's maxLength (other
+# text, such as a workbench answer, shares the pattern but not the limit).
+QUESTION_MARK = "x-playbook-question"
+QUESTION_SCHEMA: dict[str, Any] = {"minLength": 1, "pattern": QUESTION_PATTERN,
+                                   QUESTION_MARK: True}
 
 
 def _integral_float_to_int(value: object) -> object:
