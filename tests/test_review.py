@@ -543,6 +543,10 @@ def test_cli_add_and_dismiss(cli_env: Engine) -> None:
                             "3 entries, 10 vectors (resolved 1 question(s))\n")
     cli_env.load()  # the command ran its own engine over the same files
     assert cli_env.entry("change-address").alternates[-1] == "change the addr"
+    history = json.loads(runner.invoke(main, ["history", "--json"],
+                                       obj=lambda settings: cli_env.embedder).output)
+    assert [(v["action"], v["who"].endswith(" (cli)"), [c["entry_id"] for c in v["changes"]])
+            for v in history][0] == ("review-add", True, ["change-address"])
 
     dismissed = runner.invoke(main, ["review", "dismiss", "6"], obj=lambda settings: cli_env.embedder)
     assert (dismissed.exit_code, dismissed.output) == (0, "dismissed 1 question(s)\n")

@@ -9,6 +9,7 @@ from collections.abc import Callable
 import click
 
 from app.cli.context import Context
+from app.cli.workbench import engine_with_history, who
 from app.knowledge.playbook import load_knowledge
 from app.store import review_batch as batch
 from app.store import review_clusters as clusters
@@ -118,8 +119,9 @@ def _now_fields(answer: queue.AnsweredNow) -> dict[str, object]:
 @click.pass_obj
 def add_command(context: Context, query_id: int, entry_id: str, force: bool) -> None:
     """Add the question QUERY_ID asked as an alternate phrasing of ENTRY_ID."""
-    outcome = queue.add_as_alternate(FeedbackStore.from_settings(context.settings),
-                                     context.engine(), query_id, entry_id, force)
+    engine, _ = engine_with_history(context)
+    outcome = queue.add_as_alternate(FeedbackStore.from_settings(context.settings), engine,
+                                     query_id, entry_id, force, who())
     click.echo(f"added {outcome.phrasing!r} to {outcome.entry_id}; index {outcome.report.action}: "
                f"{outcome.report.entries} entries, {outcome.report.vectors} vectors "
                f"(resolved {len(outcome.resolved)} question(s))")
@@ -135,8 +137,9 @@ def add_all_command(context: Context, entry_id: str, query_ids: tuple[int, ...],
                     force: bool) -> None:
     """Add every question QUERY_IDS (a cluster's members) as alternate phrasings of ENTRY_ID;
     checked first, so a refusal adds none of them."""
-    outcome = batch.add_all_as_alternates(FeedbackStore.from_settings(context.settings),
-                                          context.engine(), query_ids, entry_id, force)
+    engine, _ = engine_with_history(context)
+    outcome = batch.add_all_as_alternates(FeedbackStore.from_settings(context.settings), engine,
+                                          query_ids, entry_id, force, who())
     report = outcome.report
     click.echo(f"added {len(outcome.added)} phrasing(s) to {outcome.entry_id}: "
                + ", ".join(repr(added.phrasing) for added in outcome.added)

@@ -30,7 +30,7 @@ def who() -> str:
     return f"{getpass.getuser()} (cli)"
 
 
-def _engine_with_history(context: Context) -> tuple[Engine, KnowledgeHistory]:
+def engine_with_history(context: Context) -> tuple[Engine, KnowledgeHistory]:
     from app.store.feedback import FeedbackStore
     from app.store.history import attach_history
 
@@ -54,7 +54,7 @@ def _publish(context: Context, drafts: Sequence[EntryDraft], action: str) -> Non
     from app.engine.engine import Change
     from app.knowledge.drafts import apply_drafts
 
-    engine, history = _engine_with_history(context)
+    engine, history = engine_with_history(context)
     checked = check_drafts(engine, drafts)
     for problem in checked.problems:
         click.echo(f"{problem.level}: {problem.entry_id}: {problem.message}", err=True)
@@ -197,7 +197,7 @@ def revert_command(context: Context, version: int) -> None:
     """Make VERSION the playbook again (recorded as a new version)."""
     from app.store.history import restore
 
-    engine, history = _engine_with_history(context)
+    engine, history = engine_with_history(context)
     click.echo(_describe(restore(engine, history, version, who())))
 
 
