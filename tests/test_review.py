@@ -634,3 +634,20 @@ def test_cli_adds_and_dismisses_a_cluster(cli_queue: Engine) -> None:
         "  #1  what is the weather tomorrow  x1  [no match, best guess 31%]\n"
         "Low confidence (1)\n"
         "  #7  please stop the order  x1  [answered cancel-order 58% (medium)]\n")
+
+
+def test_queued_questions_are_encoded_once_across_looks() -> None:
+    from tests.fakes import FakeEmbedder
+
+    calls: list[list[str]] = []
+
+    class Counting(FakeEmbedder):
+        def encode(self, texts: list[str]) -> Any:
+            calls.append(list(texts))
+            return super().encode(texts)
+
+    encode = encoder(Counting(), {"cx": "customer"})
+    first = encode(["cx wants a refund", "where is my parcel"])
+    again = encode(["where is my parcel", "cx wants a refund", "a new question"])
+    assert calls == [["cx (customer) wants a refund", "where is my parcel"], ["a new question"]]
+    assert np.array_equal(again[:2], first[::-1])

@@ -3,9 +3,13 @@ are one cluster (one unmet need), ranked by volume."""
 
 from __future__ import annotations
 
+import threading
+from collections import OrderedDict
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
+from weakref import WeakKeyDictionary
 
 import numpy as np
 
@@ -85,11 +89,36 @@ class ClusteredGroup:
         return sum(cluster.count for cluster in self.clusters)
 
 
+# Vectors of queued questions, per model object and text: the queue is clustered on every look,
+# and most of it was there the last time (about 20 ms a question to encode here).
+_VECTORS: WeakKeyDictionary[Embedder, OrderedDict[str, Any]] = WeakKeyDictionary()
+VECTOR_CACHE_SIZE = 20_000
+_cache_lock = threading.Lock()
+
+
 def encoder(embedder: Embedder, glossary: Mapping[str, str]) -> Encode:
     """Embed questions as the engine embeds a question it is asked: abbreviations spelled out
-    beside themselves (the glossary), then the model."""
+    beside themselves (the glossary), then the model; texts seen before come from a cache."""
     terms = Glossary(glossary)
-    return lambda texts: embedder.encode([terms.expand(text) for text in texts])
+
+    def encode(texts: list[str]) -> Vectors:
+        keys = [terms.expand(text) for text in texts]
+        with _cache_lock:
+            cache = _VECTORS.setdefault(embedder, OrderedDict())
+            missing = list(dict.fromkeys(k for k in keys if k not in cache))
+        if missing:
+            fresh = embedder.encode(missing)
+            with _cache_lock:
+                cache.update(zip(missing, fresh, strict=True))
+                while len(cache) > VECTOR_CACHE_SIZE:
+                    cache.popitem(last=False)
+        with _cache_lock:
+            found = [cache[key] for key in keys if key in cache]
+        if len(found) != len(keys):  # evicted meanwhile: encode them all
+            return embedder.encode(keys)
+        return np.vstack(found) if found else np.zeros((0, embedder.dimension), np.float32)
+
+    return encode
 
 
 def engine_encoder(engine: Engine) -> Encode:
