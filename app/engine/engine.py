@@ -35,7 +35,7 @@ from app.index.format import (
     load_index,
     staleness,
 )
-from app.knowledge.editing import add_alternate, knowledge_lock
+from app.knowledge.editing import knowledge_lock, with_alternates
 from app.knowledge.glossary import Glossary
 from app.knowledge.mentions import extract_mentions
 from app.knowledge.playbook import KnowledgeBase, load_knowledge, read_text
@@ -191,11 +191,12 @@ class Engine:
             except Exception:  # the knowledge is live: a listener's failure must not undo that
                 log.exception("a knowledge-change listener failed")
 
-    def publish(self, edit: Callable[[str, KnowledgeBase], str], change: Change,
+    def publish(self, edit: Callable[[str, KnowledgeBase], str], change: Change | None,
                 base_hash: str | None = None) -> LoadReport:
-        """Rewrite playbook.yaml with `edit(text, knowledge)` under the knowledge lock, then
-        rebuild and swap. With `base_hash`, refuse (KnowledgeChanged) if the knowledge is no
-        longer what the editor started from. `edit` validates; nothing is written if it raises."""
+        """Rewrite playbook.yaml with `edit(text, knowledge)` under the knowledge lock (shared
+        with every other process, on the file as it is now), then rebuild and swap. With
+        `base_hash`, refuse (KnowledgeChanged) if the knowledge is no longer what the editor
+        started from. `edit` validates; nothing is written if it raises, or changes nothing."""
         folder = self.settings.knowledge_dir
         with self._reloading(), knowledge_lock(folder if folder.is_dir() else folder.parent):
             knowledge = load_knowledge(folder)
@@ -204,7 +205,10 @@ class Engine:
                                      "only a playbook.yaml can be edited here")
             if base_hash is not None and knowledge.content_hash() != base_hash:
                 raise KnowledgeChanged()
-            write_atomic(knowledge.path, edit(read_text(knowledge.path), knowledge))
+            text = read_text(knowledge.path)
+            edited = edit(text, knowledge)
+            if edited != text:
+                write_atomic(knowledge.path, edited)
             return self._load(force_rebuild=False, show_progress=False, change=change)
 
     def add_alternate(self, entry_id: str, phrasing: str, force: bool = False,
@@ -214,17 +218,15 @@ class Engine:
         is already another entry's is refused, and so (unless `force`) is one whose nearest
         indexed text belongs to another entry: it would pull questions away from it."""
         phrasing = clean_question(phrasing, self.settings.max_question_chars)
-        folder = self.settings.knowledge_dir
-        with self._reloading(), knowledge_lock(folder if folder.is_dir() else folder.parent):
-            knowledge = load_knowledge(folder)
+
+        def edit(text: str, knowledge: KnowledgeBase) -> str:
             if knowledge.entry(entry_id) is None:
                 raise EntryNotFound(entry_id)
-            if knowledge.path is None or knowledge.path.suffix not in (".yaml", ".yml"):
-                raise KnowledgeError(str(knowledge.path), None,
-                                     "alternates can only be added to a playbook.yaml")
             self._check_new_alternate(knowledge, entry_id, phrasing, force)
-            add_alternate(knowledge.path, entry_id, phrasing, knowledge.slots)
-            return self._load(force_rebuild=False, show_progress=False, change=change)
+            assert knowledge.path is not None  # publish only edits a playbook.yaml
+            return with_alternates(text, knowledge.path, knowledge.slots, entry_id, [phrasing])
+
+        return self.publish(edit, change)
 
     def _check_new_alternate(self, knowledge: KnowledgeBase, entry_id: str, phrasing: str,
                              force: bool) -> None:

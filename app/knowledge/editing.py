@@ -14,14 +14,12 @@ from pathlib import Path
 import yaml
 
 from app.errors import EntryNotFound, KnowledgeError
-from app.files import write_atomic
 from app.knowledge.conditions import Slot
 from app.knowledge.playbook import (
     KnowledgeBase,
     display_path,
     dump_playbook_yaml,
     parse_playbook_yaml,
-    read_text,
 )
 
 LOCK_FILE = ".playbook.lock"
@@ -97,15 +95,6 @@ def with_alternates(text: str, path: Path, slots: dict[str, Slot], entry_id: str
                              f"adding alternates to {entry_id!r} would change other entries; "
                              "edit the file by hand")
     return edited
-
-
-def add_alternate(path: Path, entry_id: str, phrasing: str, slots: dict[str, Slot]) -> None:
-    """Append `phrasing` to the entry's alternates in the file as it is now (call under
-    knowledge_lock)."""
-    text = read_text(path)
-    edited = with_alternates(text, path, slots, entry_id, [phrasing])
-    if edited != text:
-        write_atomic(path, edited)
 
 
 def _entries(kb: KnowledgeBase) -> list[tuple[str, tuple[str, ...]]]:
