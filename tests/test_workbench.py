@@ -229,6 +229,12 @@ def test_a_hand_edit_and_a_review_add_are_recorded_too(
         ("(edited on disk)", "file-edit", ["shipping-sla"]),
         ("(edited on disk)", "file-edit", ["change-address", "cancel-order", "shipping-sla"])]
     assert history[1]["changes"][0]["fields"][0]["added"] == ["shipping time"]
+    # Put back by hand as it was first (e.g. a git checkout): that too is a change, recorded.
+    playbook.write_text(TINY_PLAYBOOK)
+    engine.load()
+    newest = client.get("/api/workbench/history", headers=as_(ALICE)).json()[0]
+    assert (newest["version"], newest["action"], [c["entry_id"] for c in newest["changes"]]) == (
+        4, "file-edit", ["shipping-sla"])
 
 
 # ---------------------------------------------------------------- preview

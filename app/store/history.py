@@ -152,13 +152,16 @@ def _parsed(text: str, path: Path | None, slots: dict[str, Slot]) -> KnowledgeBa
 
 def record_change(history: KnowledgeHistory, knowledge: KnowledgeBase,
                   change: Change | None) -> Version | None:
-    """Record the playbook.yaml `knowledge` was loaded from, unless it is the newest version."""
+    """Record the playbook.yaml `knowledge` was loaded from, unless it is the newest version.
+    On a database shared by replicas, an unannounced file that is an older version is a replica
+    behind the others (brought forward by app.store.replication), not a change."""
     path = knowledge.path
     if path is None or path.suffix not in (".yaml", ".yml"):
         return None  # a benchmark's entries.jsonl: nothing to restore to
     return history.record(read_text(path), knowledge, (change or FILE_EDIT).who,
                           (change or FILE_EDIT).action, knowledge.slots,
-                          change.restored_from if change else None, unless_known=change is None)
+                          change.restored_from if change else None,
+                          unless_known=change is None and history.store.shared)
 
 
 def attach_history(engine: Engine, store: FeedbackStore) -> KnowledgeHistory:
