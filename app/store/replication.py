@@ -28,11 +28,14 @@ def follow_newest(history: KnowledgeHistory, engine: Engine) -> int | None:
     path = playbook_path(engine.settings.knowledge_dir)
     if path.suffix not in (".yaml", ".yml"):
         return None
-    newest = history.newest()
-    if newest is None:
-        return None
-    number, newest_hash, text = newest
+    # Under the lock a publish on this host holds until its version is recorded: the newest
+    # version and the file are read in one consistent state (read apart, a publish landing in
+    # between made its own file look behind, and it was put back).
     with knowledge_lock(path.parent):
+        newest = history.newest()
+        if newest is None:
+            return None
+        number, newest_hash, text = newest
         local = read_text(path)
         if text_hash(local) == newest_hash or not history.is_known(local):
             return None

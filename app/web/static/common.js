@@ -173,10 +173,37 @@ window.Playbook = (function () {
     return limit ? found.slice(0, limit) : found;
   }
 
+  // The admin pages' session: the token is traded once for an HttpOnly cookie that no script
+  // can read. `open()` runs while a session is live; `lock(message)` shows the token form.
+  // Returns what ends the session.
+  function adminSession(form, input, open, lock) {
+    form.addEventListener("submit", async function (event) {
+      event.preventDefault();
+      const value = input.value.trim();
+      if (!value) return;
+      try {
+        await requestJSON("POST", "/api/admin/session", { token: value });
+      } catch (err) {
+        lock(err.status === 401 ? "That token was not accepted." : err.message);
+        return;
+      }
+      input.value = "";
+      open();
+    });
+    // A session from earlier, if any (the cookie itself is invisible to scripts).
+    requestJSON("GET", "/api/admin/session").then(function (session) {
+      if (session.active) open(); else lock("");
+    }, function (err) { lock(err.message); });
+    return function close() {
+      requestJSON("DELETE", "/api/admin/session").catch(function () { /* locked locally anyway */ });
+      lock("Locked.");
+    };
+  }
+
   return {
     el: el, requestJSON: requestJSON, RequestError: RequestError, percent: percent,
     announce: announce, copyText: copyText, copyButton: copyButton, macroBlock: macroBlock,
     entryBody: entryBody, tagChips: tagChips, appliesWhen: appliesWhen,
-    loadEntries: loadEntries, searchEntries: searchEntries,
+    loadEntries: loadEntries, searchEntries: searchEntries, adminSession: adminSession,
   };
 })();

@@ -2,7 +2,7 @@
 "use strict";
 
 (function () {
-  const { el, requestJSON } = window.Playbook;
+  const { el, requestJSON, adminSession } = window.Playbook;
   const SVG = "http://www.w3.org/2000/svg";
   const OUTCOMES = [
     ["answered", "Answered"], ["ambiguous", "Flagged ambiguous"], ["refused", "No confident match"]];
@@ -171,10 +171,7 @@
       setStatus("");
     } catch (err) {
       if (err.status === 401) {
-        report.hidden = true;
-        periodForm.hidden = true;
-        tokenForm.hidden = false;
-        tokenInput.focus();
+        lock("");
         setStatus("Unlock with the admin token.", false);
       } else {
         setStatus(err.message, true);
@@ -182,24 +179,19 @@
     }
   }
 
-  tokenForm.addEventListener("submit", async function (event) {
-    event.preventDefault();
-    try {
-      await requestJSON("POST", "/api/admin/session", { token: tokenInput.value.trim() });
-    } catch (err) {
-      setStatus(err.status === 401 ? "That token was not accepted." : err.message, true);
-      return;
-    }
-    tokenInput.value = "";
-    load();
-  });
+  function lock(message) {
+    report.hidden = true;
+    periodForm.hidden = true;
+    tokenForm.hidden = false;
+    tokenInput.focus();
+    setStatus(message, Boolean(message));
+  }
+
+  adminSession(tokenForm, tokenInput, load, lock);
   period.addEventListener("change", function () {
     customDates.hidden = period.value !== "custom";
     if (period.value !== "custom") load();
   });
   periodForm.addEventListener("submit", function (event) { event.preventDefault(); load(); });
 
-  requestJSON("GET", "/api/admin/session").then(function (session) {
-    if (session.active) { load(); } else { tokenForm.hidden = false; tokenInput.focus(); }
-  }, function (err) { setStatus(err.message, true); });
 })();

@@ -4,7 +4,7 @@
 "use strict";
 
 (function () {
-  const { el, requestJSON, percent } = window.Playbook;
+  const { el, requestJSON, percent, adminSession } = window.Playbook;
   const tokenForm = document.getElementById("token-form");
   const tokenInput = document.getElementById("token");
   const toolbar = document.getElementById("review-toolbar");
@@ -220,26 +220,7 @@
     }
   }
 
-  tokenForm.addEventListener("submit", async function (event) {
-    event.preventDefault();
-    const value = tokenInput.value.trim();
-    if (!value) return;
-    try {
-      await requestJSON("POST", "/api/admin/session", { token: value });
-    } catch (err) {
-      lock(err.status === 401 ? "That token was not accepted." : err.message);
-      return;
-    }
-    load(true);
-  });
+  const close = adminSession(tokenForm, tokenInput, function () { load(true); }, lock);
   document.getElementById("refresh").addEventListener("click", function () { load(true); });
-  document.getElementById("lock").addEventListener("click", function () {
-    requestJSON("DELETE", "/api/admin/session").catch(function () { /* locked locally anyway */ });
-    lock("Locked.");
-  });
-
-  // A session from earlier, if any (the cookie itself is invisible to scripts).
-  requestJSON("GET", "/api/admin/session").then(function (session) {
-    if (session.active) load(true); else tokenInput.focus();
-  }, function () { tokenInput.focus(); });
+  document.getElementById("lock").addEventListener("click", close);
 })();

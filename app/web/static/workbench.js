@@ -4,7 +4,7 @@
 "use strict";
 
 (function () {
-  const { el, requestJSON, percent } = window.Playbook;
+  const { el, requestJSON, percent, adminSession } = window.Playbook;
   const DRAFT_KEY = "playbook.workbench.draft";
   const ENTRY_ID = /^[a-z0-9][a-z0-9-]{0,79}$/;
   const SEARCH_DELAY = 150;
@@ -719,23 +719,7 @@
     }
   }
 
-  tokenForm.addEventListener("submit", async function (event) {
-    event.preventDefault();
-    const value = tokenInput.value.trim();
-    if (!value) return;
-    try {
-      await requestJSON("POST", "/api/admin/session", { token: value });
-    } catch (err) {
-      lock(err.status === 401 ? "That token was not accepted." : err.message);
-      return;
-    }
-    tokenInput.value = "";
-    start();
-  });
-  $("lock").addEventListener("click", function () {
-    requestJSON("DELETE", "/api/admin/session").catch(function () { /* locked locally anyway */ });
-    lock("Locked.");
-  });
+  $("lock").addEventListener("click", adminSession(tokenForm, tokenInput, start, lock));
   $("search-form").addEventListener("submit", function (event) {
     event.preventDefault();
     window.clearTimeout(searchTimer);
@@ -769,8 +753,4 @@
   refreshBase.addEventListener("click", rebase);
   $("refresh-history").addEventListener("click", loadHistory);
 
-  // A session from earlier, if any (the cookie itself is invisible to scripts).
-  requestJSON("GET", "/api/admin/session").then(function (session) {
-    if (session.active) { start(); } else { tokenForm.hidden = false; tokenInput.focus(); }
-  }, function (err) { tokenForm.hidden = false; setStatus(statusBox, err.message, true); });
 })();
