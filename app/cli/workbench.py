@@ -22,7 +22,6 @@ if TYPE_CHECKING:
     from app.knowledge.drafts import EntryDraft
     from app.store.history import KnowledgeHistory, Version
 
-EVAL_FILE = "eval/queries.jsonl"
 SUMMARY_LIMIT = 5  # entry changes listed one by one in a version's line
 
 
@@ -208,20 +207,16 @@ def revert_command(context: Context, version: int) -> None:
 def preview_command(context: Context, draft: Path, as_json: bool) -> None:
     """The impact of the knowledge folder DRAFT against the current one: every labelled or
     agent-verified question whose answer would change."""
-    from app.evaluation.impact import impact
-    from app.evaluation.queries import QueryCase, load_queries
+    from app.evaluation.impact import impact, labelled_cases, verdict_cases
     from app.knowledge.playbook import load_knowledge
     from app.store.feedback import FeedbackStore
     from app.store.verdicts import agent_verdicts
 
     proposed = load_knowledge(draft)
     engine = context.engine()
-    eval_file = context.settings.knowledge_dir / EVAL_FILE
-    cases = load_queries(eval_file) if eval_file.exists() else []
-    agents = [QueryCase(v.question, (v.right_entry,) if v.right_entry else (), v.query_id,
-                        "agents")
-              for v in agent_verdicts(FeedbackStore.from_settings(context.settings))]
-    result = impact(engine, proposed, cases, agents, context.settings)
+    verdicts = agent_verdicts(FeedbackStore.from_settings(context.settings))
+    result = impact(engine, proposed, labelled_cases(engine.knowledge), verdict_cases(verdicts),
+                    context.settings)
     if as_json:
         click.echo(json.dumps(result.to_dict(), ensure_ascii=False, indent=2))
         return

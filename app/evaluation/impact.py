@@ -5,19 +5,45 @@ whose answer changes, with the quality-gate figures before and after."""
 from __future__ import annotations
 
 import tempfile
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from app.config import Settings
 from app.engine.engine import Engine
 from app.evaluation.baselines import temporary_engine
 from app.evaluation.changes import ChangeReport, answers_of, compare
-from app.evaluation.queries import QueryCase, StaleLabel, split_stale
+from app.evaluation.queries import QueryCase, StaleLabel, load_queries, split_stale
 from app.evaluation.scoring import SystemResult, round4, run_system
 from app.evaluation.systems import EngineSystem
 from app.knowledge.playbook import KnowledgeBase
+
+EVAL_FILE = "eval/queries.jsonl"  # the labelled set, inside the knowledge folder
+
+
+class Verdict(Protocol):
+    """An agent's verdict on a logged question (app.store.verdicts.AgentVerdict)."""
+
+    @property
+    def query_id(self) -> int: ...
+    @property
+    def question(self) -> str: ...
+    @property
+    def right_entry(self) -> str | None: ...  # None: "no confident match" was right
+
+
+def labelled_cases(knowledge: KnowledgeBase) -> list[QueryCase]:
+    """The labelled set beside the knowledge's playbook.yaml, if it has one."""
+    folder = knowledge.path.parent if knowledge.path else None
+    path = folder / EVAL_FILE if folder else None
+    return load_queries(path) if path is not None and path.exists() else []
+
+
+def verdict_cases(verdicts: Iterable[Verdict]) -> list[QueryCase]:
+    return [QueryCase(v.question, (v.right_entry,) if v.right_entry else (), v.query_id,
+                      "agents") for v in verdicts]
+
 
 # The figures the quality gate (`make gate`) holds the playbook to.
 GATE_METRICS = ("top1", "recall_at_3", "abstention", "wrong_refusal", "confident_wrong")

@@ -12,8 +12,7 @@ from pydantic import BaseModel, Field
 from app.engine.drafting import CheckedDraft, check_drafts
 from app.engine.engine import Change, Engine
 from app.errors import DraftRefused, EntryNotFound
-from app.evaluation.impact import impact
-from app.evaluation.queries import QueryCase, load_queries
+from app.evaluation.impact import impact, labelled_cases, verdict_cases
 from app.knowledge.drafts import ENTRY_ID, EntryDraft, apply_drafts
 from app.knowledge.playbook import KnowledgeBase
 from app.records import Entry
@@ -26,7 +25,6 @@ router = APIRouter(prefix="/api/workbench",
                    responses=error_responses(400, 401, 404, 409, 413, 415, 422, 503),
                    dependencies=[Depends(require_admin)])
 
-EVAL_FILE = "eval/queries.jsonl"  # the labelled set, inside the knowledge folder
 # Text as people type it: no control characters (tab and newlines aside), not blank.
 _TEXT = Field(min_length=1, max_length=2000, pattern=QUESTION_PATTERN)
 
@@ -182,13 +180,6 @@ def check(body: DraftIn, engine: EngineDep) -> CheckOut:
     return CheckOut(ok=checked.ok, problems=_problems(checked))
 
 
-def _eval_cases(engine: Engine) -> list[QueryCase]:
-    knowledge = engine.knowledge
-    folder = knowledge.path.parent if knowledge.path else None
-    path = folder / EVAL_FILE if folder else None
-    return load_queries(path) if path is not None and path.exists() else []
-
-
 @router.post("/preview", response_model=PreviewOut, summary="What the draft would change: "
              "every labelled or agent-verified question whose answer differs, before -> after")
 def preview(body: DraftIn, engine: EngineDep, store: StoreDep,
@@ -196,9 +187,8 @@ def preview(body: DraftIn, engine: EngineDep, store: StoreDep,
     checked = _check(engine, body)
     if checked.knowledge is None:
         return PreviewOut(ok=False, problems=_problems(checked), impact=None)
-    agents = [QueryCase(v.question, (v.right_entry,) if v.right_entry else (), v.query_id,
-                        "agents") for v in agent_verdicts(store)]
-    result = impact(engine, checked.knowledge, _eval_cases(engine), agents, settings)
+    result = impact(engine, checked.knowledge, labelled_cases(engine.knowledge),
+                    verdict_cases(agent_verdicts(store)), settings)
     return PreviewOut(ok=True, problems=_problems(checked), impact=result.to_dict())
 
 
