@@ -545,8 +545,9 @@ def test_cli_add_and_dismiss(cli_env: Engine) -> None:
     assert cli_env.entry("change-address").alternates[-1] == "change the addr"
     history = json.loads(runner.invoke(main, ["history", "--json"],
                                        obj=lambda settings: cli_env.embedder).output)
-    assert [(v["action"], v["who"].endswith(" (cli)"), [c["entry_id"] for c in v["changes"]])
-            for v in history][0] == ("review-add", True, ["change-address"])
+    newest = history[0]
+    assert (newest["action"], newest["who"].endswith(" (cli)"),
+            [c["entry_id"] for c in newest["changes"]]) == ("review-add", True, ["change-address"])
 
     dismissed = runner.invoke(main, ["review", "dismiss", "6"], obj=lambda settings: cli_env.embedder)
     assert (dismissed.exit_code, dismissed.output) == (0, "dismissed 1 question(s)\n")
