@@ -117,8 +117,9 @@ def test_a_broken_slots_file_names_the_line_and_the_problem(
 
 def test_the_shipped_slots_cover_the_vendors_agents_name() -> None:
     shipped = load_slots(SHIPPED_SLOTS)
-    assert sorted(shipped) == ["elapsed", "shipment", "tracking_numbers", "vendor"]
-    assert len(shipped["vendor"].values) == 30
+    assert sorted(shipped) == ["elapsed", "plan", "shipment", "tracking_numbers", "vendor"]
+    assert len(shipped["vendor"].values) == 74
+    assert len(shipped["plan"].values) == 12
     said = "BB, amz, Lowes, Sams Club, macys, Kohls, homedepot, B&H Photo, hewlett-packard, officemax, WMT"
     assert [m.value for m in extract_mentions(said, shipped)] == [
         "Best Buy", "Amazon", "Lowe's", "Sam's Club", "Macy's", "Kohl's", "Home Depot", "B&H", "HP",
@@ -127,6 +128,11 @@ def test_the_shipped_slots_cover_the_vendors_agents_name() -> None:
     # Agents type vendor names in lower case: before "order" even ordinary words are vendors.
     assert [m.value for m in extract_mentions("a target order, a staples po", shipped)] == [
         "Target", "Staples"]
+    # Protection plans other than ProductSecure; "extend" is also a verb.
+    assert [m.value for m in extract_mentions(
+        "cancel their Asurion plan, a squaretrade claim, AppleCare+ and an Extend plan", shipped)] == [
+        "Asurion", "SquareTrade", "AppleCare", "Extend"]
+    assert extract_mentions("it extends the warranty; extend the deadline", shipped) == ()
 
 
 def test_same_day_and_after_read_as_time_that_has_passed() -> None:
@@ -135,6 +141,10 @@ def test_same_day_and_after_read_as_time_that_has_passed() -> None:
         "label created this morning; not delivered after 2 weeks", shipped)
         if m.slot == "elapsed"] == [
         (0.0, 23.0), (336.0, None)]
+    # A weekday: "last Tuesday" is one to 13 days ago, "since Monday" one to 7.
+    assert [(m.text, m.value, m.upper) for m in extract_mentions(
+        "ordered last Tuesday, tracking stuck since monday, she sat on it", shipped)] == [
+        ("last Tuesday", 24.0, 312.0), ("since monday", 24.0, 168.0)]
 
 
 # --- conditions on entries ----------------------------------------------------------------------

@@ -96,6 +96,13 @@ def test_misspellings_are_corrected_towards_the_knowledge() -> None:
         "cx wants to cancel the amazon order, Priya said")
 
 
+def test_vendor_names_and_words_with_an_apostrophe_are_never_corrected() -> None:
+    speller = Speller(["the order does not cancel"], keep=["Lowe's", "Best Buy"])
+    # "lowes" is one edit from "does", "doesn" (of "doesn't") one from "does".
+    assert speller.correct("lowes order, bestbuy order, it doesn't cancl") == (
+        "lowes order, bestbuy order, it doesn't cancel")
+
+
 def test_a_misspelt_question_finds_its_card(tiny_engine: Engine) -> None:
     answer = tiny_engine.ask("cancle my ordr plese")
     assert answer.best is not None and answer.best.entry.id == "cancel-order"
@@ -136,6 +143,15 @@ def test_a_one_liner_that_several_cards_contain_is_vague(tiny_engine: Engine) ->
     assert specificity.candidates("address") == 1
     assert specificity.candidates("cancel my order please") == 0  # a taught phrasing
     assert specificity.candidates("cancel the order before the courier picks it up") == 0
+    # Words compare by stem: "addresses" is "address".
+    assert specificity.candidates("addresses") == 1
+    # A short question with a word no card holds names every card holding the rest, at least 2.
+    assert specificity.candidates("refund q") == 3
+    assert specificity.candidates("address refunded") == 2
+    # A known term (a slot value) is not unknown: no card holds both words, so none is named.
+    assert Specificity(tiny_engine.entries(), known=["refund"]).candidates("address refund") == 0
+    # In a longer question an unknown word is ordinary ("explain"): only the known ones count.
+    assert specificity.candidates("explain address change") == 0
     answer = tiny_engine.ask("order?")
     assert (answer.matched, answer.ambiguous) == (False, True)
     assert answer.confidence <= 1 / 3

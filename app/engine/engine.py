@@ -163,6 +163,7 @@ class Engine:
         else:
             action = "loaded"
         glossary = Glossary(knowledge.glossary)
+        slot_terms = [term for slot in knowledge.slots.values() for term in slot.terms()]
         self._state = _State(
             knowledge=knowledge,
             index=index,
@@ -170,9 +171,11 @@ class Engine:
             glossary=glossary,
             speller=Speller((text for e in knowledge.entries
                              for text in (e.question, e.answer, *e.alternates)),
-                            knowledge.glossary),
+                            (*knowledge.glossary, *slot_terms)),
             specificity=Specificity(knowledge.entries, (glossary.expand(e.question)
-                                                       for e in knowledge.entries)),
+                                                       for e in knowledge.entries),
+                                    (*knowledge.glossary, *knowledge.glossary.values(),
+                                     *slot_terms)),
             entries_by_id={e.id: e for e in knowledge.entries},
         )
         # Knowledge as read before loading (an edit made meanwhile triggers another reload),

@@ -49,6 +49,11 @@ class Slot:
     match_case: tuple[str, ...] = ()
     nouns: tuple[str, ...] = ()
 
+    def terms(self) -> tuple[str, ...]:
+        """Every way the slot's values are written: names, aliases and count nouns."""
+        return (*self.values, *(a for aliases in self.values.values() for a in aliases),
+                *self.nouns)
+
 
 @dataclass(frozen=True)
 class Condition:

@@ -1,5 +1,5 @@
 """The slot values a question mentions: vendors by name or alias, time that has passed ("3 weeks
-ago", "yesterday", "this morning"), counts before a slot's noun ("3 tracking numbers").
+ago", "yesterday", "this morning", "last Tuesday"), counts before a slot's noun ("3 tracking numbers").
 
 A missed mention only shows the card as usual, while a false one rules out the right card, so
 extraction leans to precision: vague phrases ("last week", "a while") and durations that read
@@ -31,6 +31,10 @@ _TODAY = re.compile(r"(?<!\w)(?:(?:earlier\s+)?today|this\s+(?:morning|afternoon
                     re.IGNORECASE)
 SAME_DAY_HOURS = 23.0
 _YESTERDAY = re.compile(r"(?<!\w)(?:(?:the\s+)?day\s+before\s+)?yesterday(?!\w)", re.IGNORECASE)
+# "last Tuesday": one to 13 days ago; "since Monday": one to 7.
+_WEEKDAY = re.compile(r"(?<!\w)(?:(?P<last>last|this\s+past)|since)\s+"
+                      r"(?:mon|tue|tues|wed|wednes|thu|thur|thurs|fri|sat|satur|sun)(?:day)?(?!\w)",
+                      re.IGNORECASE)
 _NEGATION = re.compile(r"\b(?:not|no|never|(?:has|have|is|was|did)n[’']?t)\b", re.IGNORECASE)
 # Near these words a duration is a rule, an estimate or a frequency, not time that has passed.
 _RULE_IN_SENTENCE = re.compile(r"\b(?:slas?|turnaround|eta|lead\s+time|processing\s+times?|how\s+long)\b",
@@ -92,6 +96,8 @@ def _durations(question: str, slot: Slot) -> list[tuple[int, Mention]]:
              for m in _YESTERDAY.finditer(question)]
     found += [(m.start(), Mention(slot.name, 0.0, m[0], SAME_DAY_HOURS))
               for m in _TODAY.finditer(question)]
+    found += [(m.start(), Mention(slot.name, 24.0, m[0], (13.0 if m["last"] else 7.0) * 24))
+              for m in _WEEKDAY.finditer(question)]
     if not _ANY_UNIT.search(question):  # most questions name no time unit: skip the long pattern
         return found
     for m in _DURATION.finditer(question):
