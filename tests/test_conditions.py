@@ -117,7 +117,10 @@ def test_a_broken_slots_file_names_the_line_and_the_problem(
 
 def test_the_shipped_slots_cover_the_vendors_agents_name() -> None:
     shipped = load_slots(SHIPPED_SLOTS)
-    assert sorted(shipped) == ["elapsed", "plan", "shipment", "tracking_numbers", "vendor"]
+    assert sorted(shipped) == [
+        "address", "cancel_option", "elapsed", "eligibility", "order_at_vendor", "package_problem",
+        "part_numbers", "plan", "purchase_order", "return_cause", "shipment", "shipping_speed",
+        "stock", "tracking_numbers", "vendor", "vendor_answer"]
     assert len(shipped["vendor"].values) == 74
     assert len(shipped["plan"].values) == 12
     said = "BB, amz, Lowes, Sams Club, macys, Kohls, homedepot, B&H Photo, hewlett-packard, officemax, WMT"
@@ -133,6 +136,11 @@ def test_the_shipped_slots_cover_the_vendors_agents_name() -> None:
         "cancel their Asurion plan, a squaretrade claim, AppleCare+ and an Extend plan", shipped)] == [
         "Asurion", "SquareTrade", "AppleCare", "Extend"]
     assert extract_mentions("it extends the warranty; extend the deadline", shipped) == ()
+    # A value right after a negation is not a mention; a negation written out as a value is.
+    assert [(m.slot, m.value) for m in extract_mentions(
+        "the item is no longer in stock, the vendor is not Best Buy, no “cancel” option, "
+        "PO not yet sent", shipped)] == [
+        ("cancel_option", "without a cancel option"), ("order_at_vendor", "not yet sent to the vendor")]
 
 
 def test_same_day_and_after_read_as_time_that_has_passed() -> None:

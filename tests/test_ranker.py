@@ -71,6 +71,32 @@ def test_no_card_of_a_vague_question_claims_more_than_its_share() -> None:
     assert [round(m.confidence, 4) for m in answer.alternatives] == [0.2, 0.2]
 
 
+def test_a_question_stating_a_ruled_out_cards_circumstances_is_not_answered_by_another() -> None:
+    from app.knowledge.conditions import Condition, Mention, Slot
+
+    vendor = Slot("vendor", "choice", "vendor", noun="orders", values={"Amazon": (), "Target": ()})
+    option = Slot("cancel_option", "choice", "order",
+                  values={"without a cancel option": (), "with a cancel option": ()})
+    amazon = Entry("amazon", "amazon, no cancel option", "too late",
+                   conditions=(Condition(vendor, "in", ("Amazon",)),
+                               Condition(option, "in", ("without a cancel option",))))
+    target = (Mention("vendor", "Target", "Target"),
+              Mention("cancel_option", "without a cancel option", "no cancel option"))
+    ranked = [Scored(A, 0.9, "t"), Scored(amazon, 0.85, "t"), Scored(B, 0.2, "t")]
+    # "Target order, no cancel option": the Amazon card's subject on another vendor's order.
+    answer = to_answer("q", ranked, CALIBRATION, 2, mentions=target)
+    assert (answer.matched, answer.best) == (False, None)
+    assert [r.match.entry.id for r in answer.ruled_out] == ["amazon"]
+    assert [m.entry.id for m in answer.alternatives] == ["a", "b"]
+    assert answer.alternatives[0].confidence == pytest.approx(0.49)  # just below the threshold
+    # Ruled out on the vendor alone, stating none of its circumstances, it claims nothing.
+    vendor_only = to_answer("q", ranked, CALIBRATION, 2, mentions=target[:1])
+    assert vendor_only.best is not None and vendor_only.best.entry.id == "a"
+    # Ranked below the top two, it does not claim the subject either.
+    far = [Scored(A, 0.9, "t"), Scored(B, 0.5, "t"), Scored(amazon, 0.45, "t")]
+    assert to_answer("q", far, CALIBRATION, 2, mentions=target).matched
+
+
 def test_nothing_to_rank() -> None:
     answer = to_answer("q", [], CALIBRATION, 3)
     assert (answer.matched, answer.best, answer.alternatives, answer.confidence) == (

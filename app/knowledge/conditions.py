@@ -26,7 +26,7 @@ _KINDS: tuple[Kind, ...] = ("choice", "duration", "count")
 _BOUND_WORDS: dict[Op, str] = {">": "more than", ">=": "at least", "<": "fewer than", "<=": "at most"}
 _SLOT_KEYS = ("kind", "label", "noun", "values", "match_case", "nouns")
 _LINE_KEY = "__line__"  # the playbook loader's line marker on mappings: a line number, not a slot
-GAP = r"[\s\-'’.]*"  # between the words of a name: best buy, bestbuy, best-buy; lowe's, lowes
+GAP = r"""[\s\-'’."“”]*"""  # between words: best buy, bestbuy, best-buy; lowe's; no "cancel" option
 _BOUNDS: dict[Kind, list[tuple[str, Op]]] = {
     "count": [("more than|over", ">"), ("at least", ">="), ("fewer than|less than|under", "<"),
               ("at most|up to", "<=")],
@@ -239,6 +239,12 @@ def contradictions(
         if about and not any(_satisfies(condition, m) for m in about):
             ruled_out.append(Contradiction(condition, about[0], _reason(condition, about)))
     return tuple(ruled_out)
+
+
+def met(conditions: tuple[Condition, ...], mentions: tuple[Mention, ...]) -> tuple[Condition, ...]:
+    """The conditions a question states outright: a mentioned value fits."""
+    return tuple(c for c in conditions
+                 if any(m.slot == c.slot.name and _satisfies(c, m) for m in mentions))
 
 
 def _satisfies(condition: Condition, mention: Mention) -> bool:

@@ -35,6 +35,8 @@ _YESTERDAY = re.compile(r"(?<!\w)(?:(?:the\s+)?day\s+before\s+)?yesterday(?!\w)"
 _WEEKDAY = re.compile(r"(?<!\w)(?:(?P<last>last|this\s+past)|since)\s+"
                       r"(?:mon|tue|tues|wed|wednes|thu|thur|thurs|fri|sat|satur|sun)(?:day)?(?!\w)",
                       re.IGNORECASE)
+_NEGATED = re.compile(r"\b(?:not|no|no\s+longer|never|(?:is|are|was|were)n[’']?t)\s+(?:\w+\s+)?$",
+                      re.IGNORECASE)
 _NEGATION = re.compile(r"\b(?:not|no|never|(?:has|have|is|was|did)n[’']?t)\b", re.IGNORECASE)
 # Near these words a duration is a rule, an estimate or a frequency, not time that has passed.
 _RULE_IN_SENTENCE = re.compile(r"\b(?:slas?|turnaround|eta|lead\s+time|processing\s+times?|how\s+long)\b",
@@ -65,9 +67,13 @@ def _words_pattern(text: str, between: str) -> str:
 
 
 def _choices(question: str, slot: Slot) -> list[tuple[int, Mention]]:
+    """A value right after a negation ("no longer in stock", "not Best Buy") says only what is
+    not the case: it is not a mention. (Values that are negations themselves, "not yet sent",
+    are written out in the slot and matched whole.)"""
     pattern, canonical = _slot_choice_pattern(slot)
     return [(m.start(), Mention(slot.name, canonical[norm(m[0])], m[0]))
-            for m in pattern.finditer(question)]
+            for m in pattern.finditer(question)
+            if not _NEGATED.search(question, 0, m.start())]
 
 
 @lru_cache(maxsize=64)

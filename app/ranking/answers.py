@@ -5,13 +5,15 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import replace
 
-from app.knowledge.conditions import Mention, contradictions
+from app.knowledge.conditions import Mention, contradictions, met
 from app.ranking.calibration import Calibration
 from app.ranking.ranker import Scored
 from app.records import HIGH_CONFIDENCE, Answer, Match, RuledOut
 
 # The most an ambiguous answer may claim: the top of the medium band.
 AMBIGUOUS_MAX = round(HIGH_CONFIDENCE - 0.01, 2)
+# A ruled-out card this near the top may claim the question's subject (see _off_subject).
+SUBJECT_RANKS = 2
 
 
 def to_matches(ranked: Sequence[Scored], calibration: Calibration) -> list[Match]:
@@ -59,6 +61,7 @@ def to_answer(
             eligible.append(match)
     if not eligible:
         return Answer(question, False, None, False, ruled_out=tuple(ruled_out))
+    eligible = _off_subject(eligible, ruled_out, ranked, mentions, calibration)
     best = eligible[0]
     close = len(eligible) > 1 and best.score - eligible[1].score < calibration.ambiguity_margin
     ambiguous = close or candidates >= 2
@@ -73,3 +76,21 @@ def to_answer(
                       tuple(ruled_out))
     return Answer(question, False, None, ambiguous, tuple(eligible[:alternatives]),
                   tuple(ruled_out))
+
+
+def _off_subject(eligible: list[Match], ruled_out: list[RuledOut], ranked: Sequence[Scored],
+                 mentions: tuple[Mention, ...], calibration: Calibration) -> list[Match]:
+    """A question that states a ruled-out card's own circumstances ("no cancel option", of a
+    Target order, where the card is for Amazon orders without one) is that card's subject under
+    a condition it does not apply to. A card that does not depend on those circumstances was not
+    written for it either: it stays a suggestion, below the answer threshold. Only a ruled-out
+    card among the top SUBJECT_RANKS claims the subject; a card conditioned on the same slot
+    (one written for these circumstances, the question meets its condition) still answers."""
+    near = {r.entry.id for r in ranked[:SUBJECT_RANKS]}
+    stated = {c.slot.name for r in ruled_out if r.match.entry.id in near
+              for c in met(r.match.entry.conditions, mentions)}
+    if not stated:
+        return eligible
+    below = max(0.0, calibration.threshold - 0.01)
+    return [m if any(c.slot.name in stated for c in m.entry.conditions)
+            else replace(m, confidence=min(m.confidence, below)) for m in eligible]
