@@ -143,15 +143,9 @@ def test_a_one_liner_that_several_cards_contain_is_vague(tiny_engine: Engine) ->
     assert specificity.candidates("address") == 1
     assert specificity.candidates("cancel my order please") == 0  # a taught phrasing
     assert specificity.candidates("cancel the order before the courier picks it up") == 0
-    # Words compare by stem: "addresses" is "address".
-    assert specificity.candidates("addresses") == 1
-    # A short question with a word no card holds names every card holding the rest, at least 2.
-    assert specificity.candidates("refund q") == 3
-    assert specificity.candidates("address refunded") == 2
-    # A known term (a slot value) is not unknown: no card holds both words, so none is named.
-    assert Specificity(tiny_engine.entries(), known=["refund"]).candidates("address refund") == 0
-    # In a longer question an unknown word is ordinary ("explain"): only the known ones count.
-    assert specificity.candidates("explain address change") == 0
+    # Words compare by stem ("addresses" is "address"), filler words aside.
+    assert specificity.candidates("addresses issue") == 1
+    assert specificity.candidates("ordered?") == 3
     answer = tiny_engine.ask("order?")
     assert (answer.matched, answer.ambiguous) == (False, True)
     assert answer.confidence <= 1 / 3

@@ -173,9 +173,7 @@ class Engine:
                              for text in (e.question, e.answer, *e.alternates)),
                             (*knowledge.glossary, *slot_terms)),
             specificity=Specificity(knowledge.entries, (glossary.expand(e.question)
-                                                       for e in knowledge.entries),
-                                    (*knowledge.glossary, *knowledge.glossary.values(),
-                                     *slot_terms)),
+                                                       for e in knowledge.entries)),
             entries_by_id={e.id: e for e in knowledge.entries},
         )
         # Knowledge as read before loading (an edit made meanwhile triggers another reload),

@@ -1,14 +1,12 @@
-"""Questions too short to pick one card: "PO status", "productsecure", "cancel?", "refund q".
+"""Questions too short to pick one card: "PO status", "productsecure", "cancel?", "tracking issue".
 
 An embedding and an intent head both answer such a one-liner with a near-certain card, but the
 question itself cannot tell the cards it names apart. A question of at most MAX_WORDS content
 words that every one of k >= 2 cards contains (in its question, alternates or answer) could be
-any of them: its answer is ambiguous and may claim at most 1/k. A short question with a word no
-card holds ("refund q", "vendor replied"; at most MAX_UNKNOWN_WORDS) names something the
-playbook does not say: it counts
-as naming every card that holds the rest of its words. Words are compared by their Snowball stems
-("updating" is "updated"); a phrasing the knowledge itself holds (a card's question or alternate,
-as `playbook review add` teaches them) is never vague.
+any of them: its answer is ambiguous and may claim at most 1/k. Words are compared by their
+Snowball stems ("updating" is "updated"), filler words ("issue", "question") aside. A phrasing
+the knowledge itself holds (a card's question or alternate, as `playbook review add` teaches
+them) is never vague.
 """
 
 from __future__ import annotations
@@ -22,9 +20,6 @@ from app.knowledge.text import question_key
 from app.records import Entry
 
 MAX_WORDS = 3
-# Longer questions often carry a word no card uses that says nothing of the card ("explain
-# productsecure coverage"): on the seed eval set, 3-word questions lost 2 right answers to it.
-MAX_UNKNOWN_WORDS = 2
 _WORD = re.compile(r"[^\W_]+")
 # Words that say nothing about which card is meant.
 STOPWORDS = frozenset(
@@ -32,7 +27,7 @@ STOPWORDS = frozenset(
     "who when where how should would will do does did you your we our us can there their they "
     "with from as after before has have had not no i my me so just any some about cx customer "
     "customers wants want need needs please help issue issues problem problems question questions q "
-    "thing stuff query".split())
+    "query".split())
 _STEMMER = snowballstemmer.stemmer("english")
 
 
@@ -43,28 +38,19 @@ def content_words(text: str) -> set[str]:
 
 
 class Specificity:
-    def __init__(self, entries: Sequence[Entry], expand: Iterable[str] = (),
-                 known: Iterable[str] = ()) -> None:
-        """`expand`: extra text per entry (e.g. the glossary-expanded question), same order;
-        `known`: terms that are not unknown words though no card holds them (the slots' values:
-        "lowes" in "lowes address change" is a vendor, and the conditions decide about it)."""
+    def __init__(self, entries: Sequence[Entry], expand: Iterable[str] = ()) -> None:
+        """`expand`: extra text per entry (e.g. the glossary-expanded question), same order."""
         extra = list(expand)
         self._taught = {question_key(text) for e in entries for text in (e.question, *e.alternates)}
         self._words = [
             content_words(" ".join((e.question, e.answer, *e.alternates,
                                     extra[i] if i < len(extra) else "")))
             for i, e in enumerate(entries)]
-        self._known = set().union(*self._words, *(content_words(t) for t in known))
 
     def candidates(self, question: str) -> int:
         """How many cards contain every content word of a short question (0 for a question
-        longer than MAX_WORDS content words, or with none). In a question of at most
-        MAX_UNKNOWN_WORDS, words no card holds (numbers aside) are left out of the comparison,
-        and then at least 2 cards are named."""
+        longer than MAX_WORDS content words, or with none)."""
         words = content_words(question)
         if not words or len(words) > MAX_WORDS or question_key(question) in self._taught:
             return 0
-        unknown = ({w for w in words - self._known if not w.isdigit()}
-                   if len(words) <= MAX_UNKNOWN_WORDS else set())
-        named = sum(1 for known in self._words if words - unknown <= known)
-        return max(named, 2) if unknown else named
+        return sum(1 for known in self._words if words <= known)
