@@ -23,7 +23,7 @@ def serve(context: Context, host: str, port: int, workers: int | None) -> None:
     import uvicorn
 
     from app.web.logs import configure_logging
-    from app.web.metrics import MULTIPROCESS_ENV
+    from app.web.main import start_app
     from app.web.server import server_options
 
     configure_logging()
@@ -31,11 +31,11 @@ def serve(context: Context, host: str, port: int, workers: int | None) -> None:
     if workers is not None:
         settings = settings.model_copy(update={"workers": workers})
     if settings.workers == 1:
-        from app.web.app import create_app
-
-        app = create_app(settings, Context(settings, context.make_embedder).engine())
+        app = start_app(settings, Context(settings, context.make_embedder).engine)
         uvicorn.run(app, host=host, port=port, **server_options(settings))
         return
+    from app.web.metrics import MULTIPROCESS_ENV  # (fastapi: one worker imports it in start_app)
+
     # Each worker builds its own app from the environment; pass the CLI's folders along.
     os.environ.setdefault(MULTIPROCESS_ENV, tempfile.mkdtemp(prefix="playbook-metrics-"))
     os.environ["PLAYBOOK_KNOWLEDGE_DIR"] = str(settings.knowledge_dir)

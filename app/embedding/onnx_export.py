@@ -3,7 +3,8 @@ when fusion is exact, or int8), validated against torch on probe texts. Needs to
 transformers; serving (app.embedding.onnx) needs neither.
 
 Each export sits in cache_dir/<identity>/ with a .json sidecar written last, so a killed export is
-simply redone.
+simply redone. cache_dir/identities.json remembers each model's identity for its files' stamps, so
+a restart does not hash the weights again.
 """
 
 from __future__ import annotations
@@ -44,6 +45,7 @@ from app.versions import library_versions
 
 logger = logging.getLogger(__name__)
 
+IDENTITIES_FILE = "identities.json"
 EXPORT_PACKAGES = ("onnx", "onnxruntime", "torch", "transformers", "tokenizers")
 OPSET = 17
 # An export (or fusion) that is not numerically the torch model is refused (fp32) or dropped.
@@ -100,7 +102,7 @@ def _build_cached(
 def export_onnx(model_path: Path, cache_dir: Path, quantize: bool = False) -> Path:
     """The cached ONNX model for `model_path` (fp32, or int8 if `quantize`), exported if missing:
     cache_dir/<identity>/model.onnx or model-int8.onnx, each with a .json sidecar."""
-    identity = model_identity(model_path)
+    identity = model_identity(model_path, remembered=cache_dir / IDENTITIES_FILE)
     spec = read_spec(model_path)
     folder = cache_dir / _safe_name(identity)
     fp32 = _build_cached(folder / FP32_FILE, identity, lambda out: _export_fp32(spec, out))
