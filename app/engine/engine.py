@@ -164,6 +164,7 @@ class Engine:
             action = "loaded"
         glossary = Glossary(knowledge.glossary)
         slot_terms = [term for slot in knowledge.slots.values() for term in slot.terms()]
+        extract_mentions("", knowledge.slots)  # compiles the slots' patterns now, not on a question
         self._state = _State(
             knowledge=knowledge,
             index=index,
