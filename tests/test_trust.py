@@ -143,9 +143,8 @@ def test_a_one_liner_that_several_cards_contain_is_vague(tiny_engine: Engine) ->
     assert specificity.candidates("address") == 1
     assert specificity.candidates("cancel my order please") == 0  # a taught phrasing
     assert specificity.candidates("cancel the order before the courier picks it up") == 0
-    # Words compare by stem ("addresses" is "address"), filler words aside.
-    assert specificity.candidates("addresses issue") == 1
-    assert specificity.candidates("ordered?") == 3
+    # Filler words say nothing of the card.
+    assert specificity.candidates("address issue") == 1
     answer = tiny_engine.ask("order?")
     assert (answer.matched, answer.ambiguous) == (False, True)
     assert answer.confidence <= 1 / 3
