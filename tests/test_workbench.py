@@ -304,6 +304,11 @@ def test_the_cli_adds_edits_retires_lists_and_reverts(
     assert (settings.knowledge_dir / "playbook.yaml").read_text() == TINY_PLAYBOOK
     missing = run(settings, fake_embedder, "entry", "edit", "nope", "--answer", "x")
     assert (missing.exit_code, missing.stderr) == (4, "error: no entry with id 'nope'\n")
+    refused = run(settings, fake_embedder, "entry", "add", "planet-card", "--question", "Mars?",
+                  "--answer", "No", "--condition", "planet=Mars")
+    assert (refused.exit_code, refused.stderr) == (3, (  # the problem is said once
+        "error: draft entry planet-card: unknown condition 'planet'; declared slots: none "
+        "(declare them in slots.yaml)\n"))
 
 
 def test_cli_preview_of_a_draft_folder(settings: Settings, fake_embedder: FakeEmbedder,

@@ -55,10 +55,12 @@ def _publish(context: Context, drafts: Sequence[EntryDraft], action: str) -> Non
 
     engine, history = engine_with_history(context)
     checked = check_drafts(engine, drafts)
+    first = next((p for p in checked.problems if p.level == "error"), None)
     for problem in checked.problems:
-        click.echo(f"{problem.level}: {problem.entry_id}: {problem.message}", err=True)
+        if problem is not first:  # the refusal below says it
+            click.echo(f"{problem.level}: {problem.entry_id}: {problem.message}", err=True)
     if checked.text is None:
-        first = next(p for p in checked.problems if p.level == "error")
+        assert first is not None  # a draft is refused only for an error
         raise DraftRefused(first.entry_id, first.message)
 
     def edit(text: str, now: Any) -> str:
