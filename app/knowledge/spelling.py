@@ -44,7 +44,11 @@ class Speller:
         """`texts`: the knowledge's questions, answers and alternates; `keep`: terms never
         corrected (the glossary's abbreviations, the slots' values and aliases)."""
         keep = tuple(keep)
-        counts = Counter(w.casefold() for text in texts for w in _WORD.findall(text))
+        counts: Counter[str] = Counter()
+        # One pass over all the text, then one per distinct spelling (a word per word took
+        # 2.6 s at 100,000 entries); the order of first use, which breaks ties, is kept.
+        for word, count in Counter(_WORD.findall("\n".join(texts))).items():
+            counts[word.casefold()] += count
         self._choices = [word for word, _ in counts.most_common() if len(word) >= 3]
         self._known = (english_words() | _APOSTROPHE_DROPPED | set(counts)
                        | {w.casefold() for term in keep for w in _WORD.findall(term)}

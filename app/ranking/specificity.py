@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Sequence
+from functools import cached_property
 
 from app.knowledge.text import question_key
 from app.records import Entry
@@ -32,19 +33,19 @@ STOPWORDS = frozenset(
 
 def content_words(text: str) -> set[str]:
     """Case-folded words that carry meaning, plural "s" dropped ("orders" is "order")."""
-    words = (w.casefold() for w in _WORD.findall(text))
-    return {w[:-1] if len(w) > 3 and w.endswith("s") else w for w in words if w not in STOPWORDS}
+    words = {w.casefold() for w in set(_WORD.findall(text))} - STOPWORDS
+    return {w[:-1] if len(w) > 3 and w.endswith("s") else w for w in words}
 
 
 class Specificity:
+    """Both word lists are made on first use, or by `prepare` in the background: at 100,000
+    entries they took about 3 s that a start need not wait for (only questions of at most
+    MAX_WORDS content words consult them, and such a question waits until they are made)."""
+
     def __init__(self, entries: Sequence[Entry], expand: Iterable[str] = ()) -> None:
         """`expand`: extra text per entry (e.g. the glossary-expanded question), same order."""
-        extra = list(expand)
-        self._taught = {question_key(text) for e in entries for text in (e.question, *e.alternates)}
-        self._words = [
-            content_words(" ".join((e.question, e.answer, *e.alternates,
-                                    extra[i] if i < len(extra) else "")))
-            for i, e in enumerate(entries)]
+        self._entries = tuple(entries)
+        self._extra = list(expand)
 
     def candidates(self, question: str) -> int:
         """How many cards contain every content word of a short question (0 for a question
@@ -53,3 +54,20 @@ class Specificity:
         if not words or len(words) > MAX_WORDS or question_key(question) in self._taught:
             return 0
         return sum(1 for known in self._words if words <= known)
+
+    def prepare(self) -> None:
+        """Make the word lists now (the engine runs this in a background thread)."""
+        _ = self._taught, self._words
+
+    @cached_property
+    def _taught(self) -> set[str]:
+        """The knowledge's own phrasings."""
+        return {question_key(text) for e in self._entries for text in (e.question, *e.alternates)}
+
+    @cached_property
+    def _words(self) -> list[set[str]]:
+        """Each card's content words: its question, answer, alternates and extra text."""
+        extra = self._extra
+        return [content_words(" ".join((e.question, e.answer, *e.alternates,
+                                        extra[i] if i < len(extra) else "")))
+                for i, e in enumerate(self._entries)]
