@@ -60,11 +60,16 @@ def screenshot(page: Page, name: str, full_page: bool = False) -> None:
     page.screenshot(path=str(SCREENSHOTS / name), full_page=full_page)
 
 
+# The first queue load embeds every logged question with the real model (and may open the
+# encoder's second session): on a loaded CI machine it once took longer than Playwright's 5 s.
+FIRST_LOAD_MS = 30_000
+
+
 def unlock_review(page: Page, live: Live) -> None:
     page.goto(live.url + "/review")
     page.fill("#token", TOKEN)
     page.press("#token", "Enter")
-    expect(page.locator("#queue .group")).to_have_count(3)
+    expect(page.locator("#queue .group")).to_have_count(3, timeout=FIRST_LOAD_MS)
 
 
 def axe_violations(page: Page) -> list[dict[str, Any]]:
