@@ -34,7 +34,7 @@ def serve(context: Context, host: str, port: int, workers: int | None) -> None:
         app = start_app(settings, Context(settings, context.make_embedder).engine)
         uvicorn.run(app, host=host, port=port, **server_options(settings))
         return
-    from app.web.metrics import MULTIPROCESS_ENV  # (fastapi: one worker imports it in start_app)
+    from app.web.metrics import MULTIPROCESS_ENV  # here: the one-worker path never needs it
 
     # Each worker builds its own app from the environment; pass the CLI's folders along.
     os.environ.setdefault(MULTIPROCESS_ENV, tempfile.mkdtemp(prefix="playbook-metrics-"))

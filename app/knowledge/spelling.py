@@ -21,8 +21,9 @@ from importlib import resources
 from rapidfuzz import process
 from rapidfuzz.distance import OSA
 
+from app.knowledge.conditions import norm
+
 SHORT_WORD = 4
-_JOINER = re.compile(r"[\s\-'’.&]+")  # "Lowe's" is typed "lowes", "Best Buy" "bestbuy"
 _WORD = re.compile(r"[^\W\d_]+(?:['’][^\W\d_]+)*")
 # Contractions typed without their apostrophe are not misspellings of knowledge words.
 _APOSTROPHE_DROPPED = frozenset(
@@ -52,7 +53,7 @@ class Speller:
         self._choices = [word for word, _ in counts.most_common() if len(word) >= 3]
         self._known = (english_words() | _APOSTROPHE_DROPPED | set(counts)
                        | {w.casefold() for term in keep for w in _WORD.findall(term)}
-                       | {_JOINER.sub("", term).casefold() for term in keep})
+                       | {norm(term).replace("&", "") for term in keep})  # lowes, bestbuy
 
     def correct(self, text: str) -> str:
         return _WORD.sub(lambda m: self._word(m.group(0)), text)
