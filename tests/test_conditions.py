@@ -155,6 +155,26 @@ def test_same_day_and_after_read_as_time_that_has_passed() -> None:
         ("last Tuesday", 24.0, 312.0), ("since monday", 24.0, 168.0)]
 
 
+def test_two_calendar_dates_read_as_the_time_between_them() -> None:
+    shipped = load_slots(SHIPPED_SLOTS)
+    def elapsed(question: str) -> list[tuple[str, float | str, float | None]]:
+        return [(m.text, m.value, m.upper) for m in extract_mentions(question, shipped)
+                if m.slot == "elapsed"]
+    assert elapsed("I ordered a desk on March 2nd. It is now April 9th and nothing came") == [
+        ("March 2nd … April 9th", 912.0, None)]
+    # From the earliest date to the latest, in whatever order they are written.
+    assert elapsed("placed on March 2nd. It is now April 9th; in transit since March 12th") == [
+        ("March 2nd … April 9th", 912.0, None)]
+    # Over a year end; "today" names the last date's day, not time that has passed.
+    assert elapsed("ordered Dec 28, today is Jan 3") == [("Dec 28 … Jan 3", 144.0, None)]
+    assert elapsed("shipped the 3rd of May, still nothing on the 20th of May") == [
+        ("the 3rd of May … the 20th of May", 408.0, None)]
+    # One date alone, dates in digits, and a day that is not in the calendar say nothing.
+    assert elapsed("it was due on June 5") == []
+    assert elapsed("2/5 items shipped on 3/4") == []
+    assert elapsed("ordered Feb 30, now Mar 2") == []
+
+
 # --- conditions on entries ----------------------------------------------------------------------
 
 
