@@ -148,8 +148,8 @@ def _between_dates(question: str, slot: Slot) -> list[tuple[int, Mention]]:
     for m in _DATE.finditer(question):
         month, day = (m["month"], m["day"]) if m["month"] else (m["month2"], m["day2"])
         try:  # a year without a Feb 29: "Feb 29" is not read
-            number = int(day[:2] if day[:2].isdigit() else day[:1])
-            day_of_year = datetime.date(2001, _month_number(month), number)
+            day_number = int(day[:2] if day[:2].isdigit() else day[:1])
+            day_of_year = datetime.date(2001, _month_number(month), day_number)
         except ValueError:
             continue
         dates.append((day_of_year.timetuple().tm_yday, m))
