@@ -8,8 +8,10 @@ from fastapi.testclient import TestClient
 
 from app.config import Settings
 from app.engine.engine import Engine
-from app.engine.windows import windows
+from app.engine.windows import condensed, windows
+from app.knowledge.playbook import Entry
 from app.knowledge.spelling import Speller
+from app.records import Answer, Match, RuledOut
 from app.web.app import create_app
 from tests.fakes import FakeEmbedder
 
@@ -79,6 +81,26 @@ def test_windows_split_only_a_long_text_into_sentences_and_pairs() -> None:
         story, "Hello there team.", "My parcel never came at all.", "What do I do first now?",
         "Hello there team. Hello there team.", "Hello there team. My parcel never came at all.",
         "My parcel never came at all. What do I do first now?"]
+
+
+def test_a_long_text_is_condensed_to_its_two_sentences_nearest_a_card() -> None:
+    greeting = "Hello there team, hope all is well with all of you today."
+    story = "It was a gift for my mother and her birthday was on the weekend, so she is sad and cross."
+    lost, delivered = "My parcel never came at all.", "The tracking says delivered but it is not here."
+    ask = "What do I do first now?"
+    text = " ".join([greeting, lost, story, delivered, ask])
+    card = Entry("lost", "package lost", "send the lost package macro")
+    def answered(scores: dict[str, float]) -> dict[str, Answer]:  # the card tops each, ruled out
+        return {part: Answer("", False, None, False,
+                             ruled_out=(RuledOut(Match(card, score, 0.0, card.question), ()),))
+                for part, score in scores.items()}
+    scores = {greeting: 0.1, lost: 0.5, story: 0.2, delivered: 0.4, ask: 0.3}
+    assert condensed(text, answered(scores)) == f"{lost} {delivered}"
+    # Two neighbouring sentences are a window already; a short text has no sentences.
+    pairs = {pair: 0.0 for pair in windows(text)[1:] if pair not in scores}
+    assert f"{lost} {story}" in pairs
+    assert condensed(text, answered(scores | pairs | {story: 0.45, delivered: 0.0})) is None
+    assert condensed(ask, answered({ask: 0.9})) is None
 
 
 def test_a_long_paste_is_answered_from_the_sentence_that_asks(tiny_engine: Engine) -> None:

@@ -16,7 +16,7 @@ from app.config import Settings
 from app.embedding.embedder import Embedder
 from app.embedding.loader import load_embedder
 from app.engine.question import clean_question
-from app.engine.windows import surest_on_topic, windows
+from app.engine.windows import condensed, surest_on_topic, windows
 from app.errors import (
     AlternateConflict,
     EntryNotFound,
@@ -348,7 +348,11 @@ class Engine:
         [whole] = answer([whole_text])
         if not parts or (whole.matched and whole.confidence >= HIGH_CONFIDENCE):
             return whole  # a window could only confirm the same card: not worth ~40 encodings
-        return surest_on_topic(whole, answer(parts))
+        answered = dict(zip(parts, answer(parts), strict=True))
+        nearest = condensed(corrected, answered)
+        if nearest is not None:
+            answered[nearest] = answer([nearest])[0]
+        return surest_on_topic(whole, list(answered.values()))
 
     def search(self, query: str, k: int = 5, tags: Collection[str] = ()) -> list[Match]:
         state = self._current()

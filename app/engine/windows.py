@@ -2,8 +2,10 @@
 
 A customer's message pasted whole ("Hi, I ordered a heater on March 2nd … what do I do first?")
 dilutes its one question in greetings and story. A text longer than LONG_TEXT characters is
-also asked as each of its sentences and each pair of neighbouring sentences; the engine keeps
-the window whose top answer is surest, if that window's card is the whole message's top card.
+also asked as each of its sentences, each pair of neighbouring sentences, and its two sentences
+nearest the playbook put together (the message without its story and greetings); the engine
+keeps the window whose top answer is surest, if that window's card is the whole message's top
+card.
 """
 
 from __future__ import annotations
@@ -11,7 +13,7 @@ from __future__ import annotations
 import itertools
 import re
 
-from app.records import Answer
+from app.records import Answer, Match
 
 LONG_TEXT = 240
 MAX_WINDOWS = 40
@@ -20,18 +22,42 @@ MIN_WORDS = 3
 # top 3 let stray sentences ("…sent to her house…") answer with confident wrong cards (13 % of
 # long pastes wrong at >= 0.9, none with 1).
 TOPIC_ENTRIES = 1
+# Two sentences, not one or three: on the long pastes of knowledge/eval/ (longdev, dev, trust,
+# holdout; 99 in scope) they answered 4 more right (82 -> 86) and refused 4 fewer, with no more
+# wrong answers; one sentence changed nothing, three gained 2.
+CONDENSED_SENTENCES = 2
 _SENTENCE_END = re.compile(r"(?<=[.!?])\s+|\s*\n+\s*")
+
+
+def sentences(text: str) -> list[str]:
+    """A long text's sentences of at least MIN_WORDS words (none for a short text)."""
+    if len(text) <= LONG_TEXT:
+        return []
+    found = [s.strip() for s in _SENTENCE_END.split(text)]
+    return [s for s in found if len(s.split()) >= MIN_WORDS]
 
 
 def windows(text: str) -> list[str]:
     """The text itself, then (for a long text) its sentences and neighbouring pairs."""
-    if len(text) <= LONG_TEXT:
-        return [text]
-    sentences = [s.strip() for s in _SENTENCE_END.split(text)]
-    sentences = [s for s in sentences if len(s.split()) >= MIN_WORDS]
-    pairs = [f"{a} {b}" for a, b in itertools.pairwise(sentences)]
-    found = list(dict.fromkeys([text, *sentences, *pairs]))
-    return found[:MAX_WINDOWS]
+    parts = sentences(text)
+    pairs = [f"{a} {b}" for a, b in itertools.pairwise(parts)]
+    return list(dict.fromkeys([text, *parts, *pairs]))[:MAX_WINDOWS]
+
+
+def condensed(text: str, answered: dict[str, Answer]) -> str | None:
+    """A long text's CONDENSED_SENTENCES sentences nearest any card (their windows' top scores
+    in `answered`), in the order written; None when that is a window already."""
+    top_score = {part: max((m.score for m in _candidates(answer)), default=-1.0)
+                 for part, answer in answered.items()}
+    parts = [s for s in sentences(text) if s in top_score]
+    nearest = sorted(parts, key=lambda s: -top_score[s])[:CONDENSED_SENTENCES]
+    joined = " ".join(s for s in parts if s in nearest)
+    return None if not joined or joined in answered else joined
+
+
+def _candidates(answer: Answer) -> list[Match]:
+    shown = [answer.best] if answer.best is not None else []
+    return [*shown, *answer.alternatives, *(r.match for r in answer.ruled_out)]
 
 
 def surest_on_topic(whole: Answer, parts: list[Answer]) -> Answer:
