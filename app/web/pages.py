@@ -3,23 +3,40 @@ token and fetches the queue with it)."""
 
 from __future__ import annotations
 
+from functools import cache
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
-import jinja2
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse
-from fastapi.templating import Jinja2Templates
 
 from app.engine.engine import Engine
 from app.web.deps import EngineDep, SettingsDep
 
+if TYPE_CHECKING:
+    from fastapi.templating import Jinja2Templates
+
 HERE = Path(__file__).resolve().parent
 STATIC_DIR = HERE / "static"
-TEMPLATES = Jinja2Templates(env=jinja2.Environment(
-    loader=jinja2.FileSystemLoader(HERE / "templates"), autoescape=True))
 REVIEW_DISABLED = "review is disabled: set PLAYBOOK_ADMIN_TOKEN"
 
 router = APIRouter(include_in_schema=False)
+
+
+@cache
+def templates() -> Jinja2Templates:
+    """The page templates, made when a page is first asked for: Jinja is not imported at start
+    (~35 ms of `playbook serve`'s start-up, for pages an agent's first question never needs)."""
+    import jinja2
+    from fastapi.templating import Jinja2Templates
+
+    return Jinja2Templates(env=jinja2.Environment(
+        loader=jinja2.FileSystemLoader(HERE / "templates"), autoescape=True))
+
+
+def _render(request: Request, name: str, context: dict[str, Any],
+            status_code: int = 200) -> HTMLResponse:
+    return templates().TemplateResponse(request, name, context, status_code=status_code)
 
 
 def example_questions(engine: Engine, count: int = 3) -> list[str]:
@@ -29,7 +46,7 @@ def example_questions(engine: Engine, count: int = 3) -> list[str]:
 
 @router.get("/", response_class=HTMLResponse)
 def chat_page(request: Request, engine: EngineDep, settings: SettingsDep) -> HTMLResponse:
-    return TEMPLATES.TemplateResponse(request, "chat.html", {
+    return _render(request, "chat.html", {
         "page": "chat",
         "examples": example_questions(engine),
         "max_question_chars": settings.max_question_chars,
@@ -41,18 +58,16 @@ def chat_page(request: Request, engine: EngineDep, settings: SettingsDep) -> HTM
 def review_page(request: Request, settings: SettingsDep) -> HTMLResponse:
     # The page holds no data: it asks for the token and fetches the queue with it.
     if not settings.admin_tokens():
-        return TEMPLATES.TemplateResponse(request, "review.html",
-                                          {"page": "review", "enabled": False,
-                                           "message": REVIEW_DISABLED},
-                                          status_code=503)
-    return TEMPLATES.TemplateResponse(request, "review.html",
-                                      {"page": "review", "enabled": True, "message": ""})
+        return _render(request, "review.html",
+                       {"page": "review", "enabled": False, "message": REVIEW_DISABLED},
+                       status_code=503)
+    return _render(request, "review.html", {"page": "review", "enabled": True, "message": ""})
 
 
 def _admin_page(request: Request, settings: SettingsDep, page: str, name: str) -> HTMLResponse:
     # Like the review page: no data in the HTML; everything comes from the admin API.
     enabled = bool(settings.admin_tokens())
-    return TEMPLATES.TemplateResponse(
+    return _render(
         request, f"{page}.html",
         {"page": page, "enabled": enabled,
          "message": "" if enabled else REVIEW_DISABLED.replace("review", name)},
@@ -72,4 +87,4 @@ def workbench_page(request: Request, settings: SettingsDep) -> HTMLResponse:
 @router.get("/docs", response_class=HTMLResponse)
 def api_docs(request: Request) -> HTMLResponse:
     """Swagger UI over /openapi.json, from the vendored copy in static/vendor."""
-    return TEMPLATES.TemplateResponse(request, "docs.html", {})
+    return _render(request, "docs.html", {})
