@@ -8,6 +8,7 @@ from fastapi.testclient import TestClient
 
 from app.config import Settings
 from app.engine.engine import Engine
+from app.engine.question import clean_question
 from app.engine.windows import condensed, windows
 from app.knowledge.playbook import Entry
 from app.knowledge.spelling import Speller
@@ -81,6 +82,14 @@ def test_windows_split_only_a_long_text_into_sentences_and_pairs() -> None:
         story, "Hello there team.", "My parcel never came at all.", "What do I do first now?",
         "Hello there team. Hello there team.", "Hello there team. My parcel never came at all.",
         "My parcel never came at all. What do I do first now?"]
+
+
+def test_a_pasted_chat_keeps_its_lines_so_each_line_is_a_sentence() -> None:
+    chat = "Customer:  my order never came \r\n\n\n Agent: Sorry!\tWhich order?\nCustomer: 4471 "
+    assert clean_question(chat, 4000, lines=True) == (
+        "Customer: my order never came\nAgent: Sorry! Which order?\nCustomer: 4471")
+    assert clean_question(chat, 4000) == (
+        "Customer: my order never came Agent: Sorry! Which order? Customer: 4471")
 
 
 def test_a_long_text_is_condensed_to_its_two_sentences_nearest_a_card() -> None:

@@ -329,7 +329,7 @@ class Engine:
 
     def ask(self, question: str, top_k: int | None = None, tags: Collection[str] = ()) -> Answer:
         state = self._current()
-        text = clean_question(question, self.settings.max_question_chars)
+        text = clean_question(question, self.settings.max_question_chars, lines=True)
         alternatives = self.settings.top_k if top_k is None else top_k
         corrected = state.speller.correct(text)
         mentions = extract_mentions(corrected, state.knowledge.slots)

@@ -7,7 +7,9 @@ import unicodedata
 from app.errors import InvalidQuestion
 
 
-def clean_question(text: str, max_chars: int) -> str:
+def clean_question(text: str, max_chars: int, lines: bool = False) -> str:
+    """The text checked, with its runs of spaces made one; `lines` keeps its line breaks (one per
+    run of them): a pasted email's or chat's lines are where its sentences end."""
     question = text.strip()
     # Zero-width and other invisible format characters alone are no question either.
     if not question or all(unicodedata.category(c) in ("Cf", "Zs") for c in question):
@@ -20,4 +22,7 @@ def clean_question(text: str, max_chars: int) -> str:
     if any(unicodedata.category(c) == "Cs" for c in question):
         # JSON can smuggle in a lone "\ud800" escape, which no encoder or response can encode.
         raise InvalidQuestion("the question is not valid Unicode: it holds an unpaired surrogate")
-    return " ".join(question.split())
+    if not lines:
+        return " ".join(question.split())
+    kept = (" ".join(line.split()) for line in question.splitlines())
+    return "\n".join(line for line in kept if line)
