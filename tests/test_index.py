@@ -8,10 +8,11 @@ import pytest
 
 from app.config import Settings
 from app.engine.engine import Engine
+from app.engine.hash_cache import CACHE_FILE
 from app.errors import IndexInvalid
 from app.index.build import build_index
 from app.index.format import CURRENT_FILE, load_index, staleness
-from app.knowledge.playbook import load_knowledge
+from app.knowledge.playbook import KnowledgeBase, load_knowledge
 from tests.fakes import FakeEmbedder
 
 
@@ -95,6 +96,48 @@ def test_engine_rebuilds_when_knowledge_changes_and_reuses_cached_vectors(
     # Once to check it sits nearest its own entry, once for the index; nothing else is re-encoded.
     assert embedder.calls[calls_before:] == [["kill the order"], ["kill the order"]]
     assert engine.ask("kill the order").best.entry.id == "cancel-order"  # type: ignore[union-attr]
+
+
+def test_a_restart_takes_the_knowledge_hash_remembered_for_unchanged_files(
+    tiny_settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    assert Engine(tiny_settings, FakeEmbedder()).load().action == "built"
+    kb_hash = load_knowledge(tiny_settings.knowledge_dir).content_hash()
+    remembered = json.loads((tiny_settings.index_dir / CACHE_FILE).read_text())
+    assert remembered["knowledge_hash"] == kb_hash
+    assert [Path(stamp[0]).name for stamp in remembered["stamps"]] == sorted(
+        p.name for p in tiny_settings.knowledge_dir.iterdir())
+    hashed: list[int] = []
+    real_hash = KnowledgeBase.content_hash
+    def counted(kb: KnowledgeBase) -> str:
+        hashed.append(1)
+        return real_hash(kb)
+    monkeypatch.setattr(KnowledgeBase, "content_hash", counted)
+    assert Engine(tiny_settings, FakeEmbedder()).load().action == "loaded"
+    assert hashed == []
+    # A file written since (here a comment: the same content) is hashed again, then remembered.
+    playbook = tiny_settings.knowledge_dir / "playbook.yaml"
+    playbook.write_text(playbook.read_text(encoding="utf-8") + "# reviewed\n", encoding="utf-8")
+    assert Engine(tiny_settings, FakeEmbedder()).load().action == "loaded"
+    assert len(hashed) == 2  # the staleness check, then remembering it (cached on the object)
+    # A changed card changes the hash: rebuilt, never served from the old index.
+    playbook.write_text(playbook.read_text(encoding="utf-8").replace(
+        "Customer wants to cancel", "Customer would like to cancel"), encoding="utf-8")
+    report = Engine(tiny_settings, FakeEmbedder()).load()
+    assert (report.action, report.reason) == ("built", "the knowledge changed since the index was built")
+
+
+def test_a_damaged_remembered_hash_is_ignored(tiny_settings: Settings) -> None:
+    Engine(tiny_settings, FakeEmbedder()).load()
+    cache = tiny_settings.index_dir / CACHE_FILE
+    for damage in ("{not json", '["a list"]', '{"stamps": [], "knowledge_hash": "x"}'):
+        cache.write_text(damage, encoding="utf-8")
+        assert Engine(tiny_settings, FakeEmbedder()).load().action == "loaded"
+    # A wrong hash remembered for these very stamps costs a rebuild, never a stale index.
+    stamps = json.loads(cache.read_text())["stamps"]
+    cache.write_text(json.dumps({"stamps": stamps, "knowledge_hash": "0" * 64}), encoding="utf-8")
+    report = Engine(tiny_settings, FakeEmbedder()).load()
+    assert (report.action, report.reason) == ("built", "the knowledge changed since the index was built")
 
 
 def test_failed_build_leaves_previous_index_current(

@@ -15,6 +15,7 @@ from typing import Any
 from app.config import Settings
 from app.embedding.embedder import Embedder
 from app.embedding.loader import load_embedder
+from app.engine.hash_cache import file_stamps, remember_hash, remembered_hash
 from app.engine.question import clean_question
 from app.engine.windows import condensed, surest_on_topic, windows
 from app.errors import (
@@ -137,16 +138,19 @@ class Engine:
     def _load(self, force_rebuild: bool, show_progress: bool,
               change: Change | None = None) -> LoadReport:
         started = time.perf_counter()
-        knowledge_stamps = self._stamps(self._knowledge_files())
+        knowledge_stamps = file_stamps(self._knowledge_files())
         knowledge = load_knowledge(self.settings.knowledge_dir)
         index_dir = self.settings.index_dir
+        # The remembered hash serves only files that did not change while they were read.
+        steady = file_stamps(self._knowledge_files()) == knowledge_stamps
+        known_hash = remembered_hash(index_dir, knowledge_stamps) if steady else None
         reason = "rebuild requested" if force_rebuild else ""
         index: LoadedIndex | None = None
         if not force_rebuild:
             try:
                 index = load_index(index_dir)
                 reason = staleness(index, knowledge, embedding_space(self.embedder),
-                                   self.settings.head_weight) or ""
+                                   self.settings.head_weight, known_hash) or ""
             except IndexInvalid as exc:
                 reason = str(exc)
         if index is None or reason:
@@ -162,6 +166,8 @@ class Engine:
             action = "built"
         else:
             action = "loaded"
+        if steady and known_hash is None:  # made above, by the staleness check or the build
+            remember_hash(index_dir, knowledge_stamps, knowledge.content_hash())
         glossary = Glossary(knowledge.glossary)
         slot_terms = [term for slot in knowledge.slots.values() for term in slot.terms()]
         extract_mentions("", knowledge.slots)  # compiles the slots' patterns now, not on a question
@@ -181,7 +187,7 @@ class Engine:
                          daemon=True).start()
         # Knowledge as read before loading (an edit made meanwhile triggers another reload),
         # the index pointer as left after building.
-        self._fingerprint = (knowledge_stamps, self._stamps([index_dir / CURRENT_FILE]))
+        self._fingerprint = (knowledge_stamps, file_stamps([index_dir / CURRENT_FILE]))
         self.last_reload_error = None
         self.loads += 1
         self._tell_listeners(knowledge, change)
@@ -265,22 +271,9 @@ class Engine:
         location = self.settings.knowledge_dir
         return sorted(location.iterdir()) if location.is_dir() else [location]
 
-    @staticmethod
-    def _stamps(paths: list[Path]) -> tuple[object, ...]:
-        """Cheap identity of files (stat only): name, modification time, size."""
-        stamps: list[object] = []
-        for path in paths:
-            try:
-                info = path.stat()
-            except FileNotFoundError:
-                continue
-            if path.is_file():
-                stamps.append((path.name, info.st_mtime_ns, info.st_size))
-        return tuple(stamps)
-
     def _files_fingerprint(self) -> tuple[object, ...]:
         current = self.settings.index_dir / CURRENT_FILE
-        return (self._stamps(self._knowledge_files()), self._stamps([current]))
+        return (file_stamps(self._knowledge_files()), file_stamps([current]))
 
     def refresh_if_changed(self) -> bool:
         """Pick up knowledge edits and index builds made by another process (another worker,

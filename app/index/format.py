@@ -223,11 +223,12 @@ def load_index(index_dir: Path) -> LoadedIndex:
 
 
 def staleness(
-    index: LoadedIndex, kb: KnowledgeBase, space: str, head_weight: float = 0.0
+    index: LoadedIndex, kb: KnowledgeBase, space: str, head_weight: float = 0.0,
+    known_hash: str | None = None,
 ) -> str | None:
     """Why this index must not serve this knowledge with this embedder and intent-head weight,
-    or None if it may."""
-    if index.manifest.knowledge_hash != kb.content_hash():
+    or None if it may. `known_hash`: the knowledge's hash when already known (not made again)."""
+    if index.manifest.knowledge_hash != (known_hash or kb.content_hash()):
         return "the knowledge changed since the index was built"
     if index.manifest.space != space:
         return f"the index was built with {index.manifest.space}, the engine uses {space}"
