@@ -13,7 +13,7 @@ import difflib
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 import yaml
 
@@ -25,6 +25,8 @@ Op = Literal["in", "<", "<=", ">", ">="]
 _KINDS: tuple[Kind, ...] = ("choice", "duration", "count")
 _BOUND_WORDS: dict[Op, str] = {">": "more than", ">=": "at least", "<": "fewer than", "<=": "at most"}
 _SLOT_KEYS = ("kind", "label", "noun", "values", "match_case", "nouns")
+# libyaml's parser when PyYAML has it: about 10x faster, with the same nodes and marks.
+_FAST_LOADER: type[Any] = yaml.CSafeLoader if yaml.__with_libyaml__ else yaml.SafeLoader
 _LINE_KEY = "__line__"  # the playbook loader's line marker on mappings: a line number, not a slot
 GAP = r"""[\s\-'’."“”]*"""  # between words: best buy, bestbuy, best-buy; lowe's; no "cancel" option
 _BOUNDS: dict[Kind, list[tuple[str, Op]]] = {
@@ -102,9 +104,12 @@ def load_slots(path: Path) -> dict[str, Slot]:
     """Read slots.yaml; a missing or empty file declares no slots."""
     if not path.exists():
         return {}
-    file = str(path)
+    file, text = str(path), path.read_text(encoding="utf-8")
     try:
-        root = yaml.compose(path.read_text(encoding="utf-8"), Loader=yaml.SafeLoader)
+        try:
+            root = yaml.compose(text, Loader=_FAST_LOADER)
+        except yaml.YAMLError:  # the pure-Python parser re-reads a broken file, for its messages
+            root = yaml.compose(text, Loader=yaml.SafeLoader)
     except yaml.MarkedYAMLError as exc:
         line = exc.problem_mark.line + 1 if exc.problem_mark else None
         raise KnowledgeError(file, line, f"unreadable YAML: {exc.problem}") from exc

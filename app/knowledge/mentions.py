@@ -17,8 +17,9 @@ import re
 from collections.abc import Callable
 from functools import lru_cache
 
-from app.knowledge.conditions import GAP, Mention, Slot, norm
+from app.knowledge.conditions import Mention, Slot
 from app.knowledge.quantities import COUNT_NUM, HOURS, NUM, UNIT, number, unit
+from app.knowledge.terms import find_values, words_pattern
 
 _AT_MOST = r"(?:within|in)\s+the\s+(?:last|past)|within|(?:less|fewer)\s+th[ae]n|under|up\s+to|at\s+most"
 _AT_LEAST = r"more\s+th[ae]n|at\s+least|over|after"
@@ -27,8 +28,6 @@ _DURATION = re.compile(
     rf"(?:\s*(?:-|to)\s*(?P<num2>{NUM}))?(?P<half>\s+and\s+a\s+half)?(?P<plus>\+)?(?:(?<=\d)\s*|\s+)"
     rf"(?P<unit>{UNIT})(?P<half2>\s+and\s+a\s+half)?(?P<more>\+|\s+or\s+(?:more|longer)|\s+plus)?"
     r"(?!\w)", re.IGNORECASE)
-# A value that is also an ordinary word ("target") counts in any case right before these.
-_VENDOR_CONTEXT = r"\s+(?:orders?|po|purchase|returns?|packages?|deliver(?:y|ies))\b"
 # Earlier the same day: less than a day has passed.
 _TODAY = re.compile(r"(?<!\w)(?:(?:earlier\s+)?today|this\s+(?:morning|afternoon|evening)|tonight)(?!\w)",
                     re.IGNORECASE)
@@ -70,42 +69,12 @@ def extract_mentions(question: str, slots: dict[str, Slot]) -> tuple[Mention, ..
     return tuple(mention for _, mention in sorted(found, key=lambda item: item[0]))
 
 
-def _words_pattern(text: str, between: str) -> str:
-    """A name as a pattern tolerant of a missing or different space, hyphen or apostrophe."""
-    parts = [r"\s*&\s*".join(map(re.escape, p.split("&"))) for p in re.split(r"[\s\-'’.]+", text) if p]
-    return between.join(parts)
-
-
 def _choices(question: str, slot: Slot) -> list[tuple[int, Mention]]:
     """A value right after a negation ("no longer in stock", "not Best Buy") says only what is
     not the case: it is not a mention. (Values that are negations themselves, "not yet sent",
     are written out in the slot and matched whole.)"""
-    pattern, canonical = _slot_choice_pattern(slot)
-    return [(m.start(), Mention(slot.name, canonical[norm(m[0])], m[0]))
-            for m in pattern.finditer(question)
-            if not _NEGATED.search(question, 0, m.start())]
-
-
-@lru_cache(maxsize=64)
-def _slot_choice_pattern(slot: Slot) -> tuple[re.Pattern[str], dict[str, str]]:
-    """A slot's pattern, looked up by the slot itself: the same Slot object comes back with every
-    question, and gathering its terms again cost more than matching them. (A slot's hash leaves
-    out its values, but equality compares them: an edited slot gets its own pattern.)"""
-    terms = tuple((t, v) for v, aliases in slot.values.items() for t in (v, *aliases))
-    return _choice_pattern(terms, tuple(slot.match_case))
-
-
-@lru_cache(maxsize=64)
-def _choice_pattern(terms: tuple[tuple[str, str], ...],
-                    match_case: tuple[str, ...]) -> tuple[re.Pattern[str], dict[str, str]]:
-    """One compiled pattern per slot's values (built once: it is on every question's path)."""
-    longest_first = sorted(terms, key=lambda term: -len(term[0]))
-    canonical = {norm(term): value for term, value in longest_first}
-    alternation = "|".join(
-        f"(?-i:{_words_pattern(t, GAP)})|{_words_pattern(t, GAP)}(?={_VENDOR_CONTEXT})"
-        if v in match_case else _words_pattern(t, GAP) for t, v in longest_first)
-    return re.compile(rf"(?<![\w&])(?:{alternation})(?![\w&])", re.IGNORECASE), canonical
-
+    return [(start, Mention(slot.name, value, text)) for start, value, text in find_values(question, slot)
+            if not _NEGATED.search(question, 0, start)]
 
 def _durations(question: str, slot: Slot) -> list[tuple[int, Mention]]:
     found = [(m.start(), Mention(slot.name, 48.0 if " " in m[0] else 24.0, m[0]))
@@ -182,7 +151,7 @@ def _counts(question: str, slot: Slot) -> list[tuple[int, Mention]]:
 def _count_pattern(nouns: tuple[str, ...]) -> re.Pattern[str]:
     """A count slot's pattern (built once: it is on every question's path)."""
     alternation = "|".join(
-        _words_pattern(n[:-1], r"\s+") + "s?" if n.endswith("s") else _words_pattern(n, r"\s+")
+        words_pattern(n[:-1], r"\s+") + "s?" if n.endswith("s") else words_pattern(n, r"\s+")
         for n in sorted(nouns, key=len, reverse=True))
     return re.compile(
         rf"(?<![\w.])(?P<amount>(?:(?P<most>{_AT_MOST})\s+|(?P<least>{_AT_LEAST})\s+)?(?P<num>{COUNT_NUM})"
