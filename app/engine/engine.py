@@ -170,7 +170,7 @@ class Engine:
             remember_hash(index_dir, knowledge_stamps, knowledge.content_hash())
         glossary = Glossary(knowledge.glossary)
         slot_terms = [term for slot in knowledge.slots.values() for term in slot.terms()]
-        extract_mentions("", knowledge.slots)  # compiles the slots' patterns now, not on a question
+        extract_mentions("", knowledge.slots)  # builds the slots' lookup tables now, not on a question
         self._state = _State(
             knowledge=knowledge,
             index=index,
