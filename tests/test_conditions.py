@@ -102,9 +102,14 @@ def test_a_missing_or_empty_slots_file_declares_no_slots(tmp_path: Path) -> None
          "slot 'tracking': a count needs 'nouns:', the words agents count (tracking numbers)"),
         ("elapsed:\n  kind: duration\n  lable: time\n", 1,
          "slot 'elapsed': unknown setting(s) ['lable']; "
-         "allowed: kind, label, noun, values, match_case, nouns"),
+         "allowed: kind, label, noun, values, match_case, patterns, nouns"),
         ("vendor:\n  kind: choice\n  values: {Target: []}\n  match_case: [Targte]\n", 1,
          "slot 'vendor': match_case names unknown value(s) ['Targte']"),
+        ("ship:\n  kind: choice\n  values: {partly shipped: []}\n  patterns:\n    part shipped: ['x']\n",
+         5, "slot 'ship': patterns name unknown value 'part shipped'"),
+        ("ship:\n  kind: choice\n  values: {partly shipped: []}\n  patterns:\n"
+         "    partly shipped: ['{n} (of']\n",
+         5, "slot 'ship': pattern '{n} (of' for partly shipped: missing ), unterminated subpattern"),
         ("elapsed:\n  kind: duration\nelapsed:\n  kind: duration\n", 3, "slot 'elapsed' is declared twice"),
         ("- vendor\n", 1, "expected a mapping of slot name: declaration"),
     ],
@@ -461,6 +466,25 @@ def test_letters_the_pattern_reads_as_ascii_name_their_value() -> None:
     assert [(m.value, m.text) for m in extract_mentions("Wısh orders and an ıkea order, wiſh "
                                                         "orders", shipped)] == [
         ("Wish", "Wısh"), ("IKEA", "ıkea"), ("Wish", "wiſh")]
+
+
+def test_a_pattern_reads_a_value_written_with_numbers_and_hides_the_aliases_inside_it(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "slots.yaml"
+    path.write_text("ship:\n  kind: choice\n  values:\n    all shipped: [have shipped]\n"
+                    "    partly shipped: []\n  patterns:\n"
+                    "    partly shipped: ['{n} of (?:the )?{n} items have shipped']\n", encoding="utf-8")
+    ship = load_slots(path)
+    assert [(m.value, m.text) for m in extract_mentions(
+        "two of the 5 items have shipped; the others have shipped too", ship)] == [
+        ("partly shipped", "two of the 5 items have shipped"), ("all shipped", "have shipped")]
+    # The shipped slots: "only N of M items ... shipped" is partly shipped, so the card for a PO
+    # whose items have all shipped is ruled out rather than answering it.
+    shipped = load_slots(SHIPPED_SLOTS)
+    assert [(m.slot, m.value, m.text) for m in extract_mentions(
+        "only 2 of the 5 items on the PO have shipped, what status?", shipped)] == [
+        ("shipment", "partly shipped", "only 2 of the 5 items on the PO have shipped")]
 
 
 def test_no_slots_means_no_mentions() -> None:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import difflib
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -24,7 +25,9 @@ Kind = Literal["choice", "duration", "count"]
 Op = Literal["in", "<", "<=", ">", ">="]
 _KINDS: tuple[Kind, ...] = ("choice", "duration", "count")
 _BOUND_WORDS: dict[Op, str] = {">": "more than", ">=": "at least", "<": "fewer than", "<=": "at most"}
-_SLOT_KEYS = ("kind", "label", "noun", "values", "match_case", "nouns")
+_SLOT_KEYS = ("kind", "label", "noun", "values", "match_case", "patterns", "nouns")
+# In a choice's `patterns`, {n} stands for a number in digits or words ("2", "two", "a dozen").
+NUMBER_PLACEHOLDER = "{n}"
 # libyaml's parser when PyYAML has it: about 10x faster, with the same nodes and marks.
 _FAST_LOADER: type[Any] = yaml.CSafeLoader if yaml.__with_libyaml__ else yaml.SafeLoader
 _LINE_KEY = "__line__"  # the playbook loader's line marker on mappings: a line number, not a slot
@@ -50,6 +53,9 @@ class Slot:
     values: dict[str, tuple[str, ...]] = field(default_factory=dict, hash=False)
     match_case: tuple[str, ...] = ()
     nouns: tuple[str, ...] = ()
+    # (value, regular expression) for the ways of writing a value that hold numbers ("2 of the
+    # 5 items have shipped"); a pattern's match hides any alias found inside it.
+    patterns: tuple[tuple[str, str], ...] = ()
 
     def terms(self) -> tuple[str, ...]:
         """Every way the slot's values are written: names, aliases and count nouns."""
@@ -156,7 +162,30 @@ def _parse_slot(name: str, body: yaml.Node, file: str, line: int) -> Slot:
     match_case = _strings(nodes.get("match_case"))
     if stray := [v for v in match_case if v not in values]:
         raise problem(f"match_case names unknown value(s) {stray}")
-    return Slot(name, "choice", label, line, _scalar(nodes.get("noun")), values, match_case)
+    return Slot(name, "choice", label, line, _scalar(nodes.get("noun")), values, match_case,
+                patterns=_patterns(nodes.get("patterns"), values, problem))
+
+
+def _patterns(node: yaml.Node | None, values: dict[str, tuple[str, ...]],
+              problem: Callable[[str, int], KnowledgeError]) -> tuple[tuple[str, str], ...]:
+    """A choice's `patterns:` (value: [regular expressions]), {n} spelled out, each compiled once
+    here so that a broken one is reported with its line."""
+    if node is None:
+        return ()
+    if not isinstance(node, yaml.MappingNode):
+        raise problem("'patterns:' maps a value to its regular expressions", _line(node))
+    found = []
+    for key, expressions in node.value:
+        if key.value not in values:
+            raise problem(f"patterns name unknown value {key.value!r}", _line(key))
+        for expression in _strings(expressions):
+            pattern = expression.replace(NUMBER_PLACEHOLDER, f"(?:{COUNT_NUM})")
+            try:
+                re.compile(pattern)
+            except re.error as exc:
+                raise problem(f"pattern {expression!r} for {key.value}: {exc.msg}", _line(key)) from exc
+            found.append((key.value, pattern))
+    return tuple(found)
 
 
 def _line(node: yaml.Node) -> int:

@@ -31,8 +31,22 @@ def find_values(question: str, slot: Slot) -> list[tuple[int, str, str]]:
         pattern, canonical = _slot_choice_pattern(slot)
         matches = [(m.start(), m.end()) for m in pattern.finditer(question)]
     # Folded first: the match may hold a letter the pattern took for an ASCII one ("Wısh").
-    return [(start, canonical[norm(question[start:end].translate(_FOLD))], question[start:end])
-            for start, end in matches]
+    found = [(start, canonical[norm(question[start:end].translate(_FOLD))], question[start:end])
+             for start, end in matches]
+    if not slot.patterns:
+        return found
+    written = [(m.start(), m.end(), value) for value, pattern in _compiled(slot.patterns)
+               for m in pattern.finditer(question)]
+    inside = [f for f in found if any(start < f[0] + len(f[2]) and f[0] < end
+                                      for start, end, _ in written)]
+    return sorted([f for f in found if f not in inside]
+                  + [(start, value, question[start:end]) for start, end, value in written])
+
+
+@lru_cache(maxsize=64)
+def _compiled(patterns: tuple[tuple[str, str], ...]) -> list[tuple[str, re.Pattern[str]]]:
+    return [(value, re.compile(rf"(?<![\w&])(?:{pattern})(?![\w&])", re.IGNORECASE))
+            for value, pattern in patterns]
 
 
 def words_pattern(text: str, between: str) -> str:
