@@ -6,6 +6,8 @@ written, or before a word that makes it a vendor ("target orders").
 One regex alternation per slot (`_choice_pattern`) defines the matches; compiling it took ~20 ms
 a slot, ~0.2 s of every start. `_find_terms` finds the same matches from a lookup table built in
 about a millisecond, and the pattern remains the matcher for the few terms the table cannot hold.
+A value may also have `patterns` of its own, for ways of writing it with numbers ("2 of the 5
+items have shipped"); an alias inside such a match does not count.
 """
 
 from __future__ import annotations
@@ -37,10 +39,9 @@ def find_values(question: str, slot: Slot) -> list[tuple[int, str, str]]:
         return found
     written = [(m.start(), m.end(), value) for value, pattern in _compiled(slot.patterns)
                for m in pattern.finditer(question)]
-    inside = [f for f in found if any(start < f[0] + len(f[2]) and f[0] < end
-                                      for start, end, _ in written)]
-    return sorted([f for f in found if f not in inside]
-                  + [(start, value, question[start:end]) for start, end, value in written])
+    outside = [(at, value, text) for at, value, text in found
+               if not any(start < at + len(text) and at < end for start, end, _ in written)]
+    return sorted(outside + [(start, value, question[start:end]) for start, end, value in written])
 
 
 @lru_cache(maxsize=64)
