@@ -150,6 +150,10 @@ def test_the_shipped_slots_cover_the_vendors_agents_name() -> None:
         "the item is no longer in stock, the vendor is not Best Buy, no “cancel” option, "
         "PO not yet sent", shipped)] == [
         ("cancel_option", "without a cancel option"), ("order_at_vendor", "not yet sent to the vendor")]
+    # After "hasn't", "didn't", "doesn't" too ("the vendor hasn't confirmed" had read as confirmed).
+    assert [(m.slot, m.value) for m in extract_mentions(
+        "the vendor hasn't confirmed, didn't refuse either; they haven't shipped it", shipped)] == [
+        ("shipment", "not yet shipped")]
 
 
 def test_libyaml_and_the_python_parser_read_the_same_slots(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -44,7 +44,8 @@ _MONTH = (r"jan(?:uary)?|feb(?:ruary)?|mar(?:ch)?|apr(?:il)?|may|june?|july?|aug
 _DAY = r"(?:[12]\d|3[01]|0?[1-9])(?:st|nd|rd|th)?"
 _DATE = re.compile(rf"(?<![\w/])(?:(?P<month>{_MONTH})\.?\s+(?P<day>{_DAY})|(?:the\s+)?(?P<day2>{_DAY})"
                    rf"\s+(?:of\s+)?(?P<month2>{_MONTH}))(?![\w/])", re.IGNORECASE)
-_NEGATED = re.compile(r"\b(?:not|no|no\s+longer|never|(?:is|are|was|were)n[’']?t)\s+(?:\w+\s+)?$",
+_NEGATED = re.compile(r"\b(?:not|no|no\s+longer|never|(?:is|are|was|were|has|have|had|does|do|did)n[’']?t)"
+                      r"\s+(?:\w+\s+)?$",
                       re.IGNORECASE)
 _NEGATION = re.compile(r"\b(?:not|no|never|(?:has|have|is|was|did)n[’']?t)\b", re.IGNORECASE)
 # Near these words a duration is a rule, an estimate or a frequency, not time that has passed.
