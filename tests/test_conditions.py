@@ -152,7 +152,7 @@ def test_the_shipped_slots_cover_the_vendors_agents_name() -> None:
         ("cancel_option", "without a cancel option"), ("order_at_vendor", "not yet sent to the vendor")]
     # After "hasn't", "didn't", "doesn't" too ("the vendor hasn't confirmed" had read as confirmed).
     assert [(m.slot, m.value) for m in extract_mentions(
-        "the vendor hasn't confirmed, didn't refuse either; they haven't shipped it", shipped)] == [
+        "the vendor hasn't confirmed, it hasn't declined; they haven't shipped it", shipped)] == [
         ("shipment", "not yet shipped")]
 
 
