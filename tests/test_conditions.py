@@ -150,10 +150,18 @@ def test_the_shipped_slots_cover_the_vendors_agents_name() -> None:
         "the item is no longer in stock, the vendor is not Best Buy, no “cancel” option, "
         "PO not yet sent", shipped)] == [
         ("cancel_option", "without a cancel option"), ("order_at_vendor", "not yet sent to the vendor")]
-    # After "hasn't", "didn't", "doesn't" too ("the vendor hasn't confirmed" had read as confirmed).
+    # "The vendor hasn't confirmed" had read as confirmed: a pending answer is a value of its own,
+    # and rules out the card for a confirmed one. After "hasn't", "didn't" or "doesn't" any other
+    # value is not a mention ("it hasn't declined").
+    pending = extract_mentions("the vendor hasn't confirmed the cancel yet, PO status?", shipped)
+    assert [(m.slot, m.value, m.text) for m in pending] == [
+        ("vendor_answer", "pending", "hasn't confirmed")]
+    confirmed = parse_conditions({"vendor_answer": "confirmed"}, shipped, "playbook.yaml", 1)
+    assert [c.reason for c in contradictions(confirmed, pending)] == [
+        "applies when the vendor's answer is confirmed; your question mentions pending"]
     assert [(m.slot, m.value) for m in extract_mentions(
         "the vendor hasn't confirmed, it hasn't declined; they haven't shipped it", shipped)] == [
-        ("shipment", "not yet shipped")]
+        ("vendor_answer", "pending"), ("shipment", "not yet shipped")]
 
 
 def test_libyaml_and_the_python_parser_read_the_same_slots(monkeypatch: pytest.MonkeyPatch) -> None:
