@@ -497,6 +497,10 @@ def test_a_pattern_reads_a_value_written_with_numbers_and_hides_the_aliases_insi
     assert [(m.slot, m.value, m.text) for m in extract_mentions(
         "only 2 of the 5 items on the PO have shipped, what status?", shipped)] == [
         ("shipment", "partly shipped", "only 2 of the 5 items on the PO have shipped")]
+    assert [(m.value, m.text) for m in extract_mentions(
+        "nothing on the PO has shipped yet; none of the items have shipped", shipped)] == [
+        ("not yet shipped", "nothing on the PO has shipped"),
+        ("not yet shipped", "none of the items have shipped")]
 
 
 def test_no_slots_means_no_mentions() -> None:
