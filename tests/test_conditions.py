@@ -20,6 +20,7 @@ from app.knowledge.conditions import (
     parse_conditions,
 )
 from app.knowledge.mentions import extract_mentions
+from app.knowledge.playbook import load_knowledge
 from app.knowledge.terms import _find_terms, _slot_choice_pattern, _slot_index
 
 SHIPPED_SLOTS = Path(__file__).resolve().parents[1] / "knowledge" / "slots.yaml"
@@ -605,3 +606,19 @@ def test_the_seed_cards_conditions_read_well_and_fit_their_own_phrasing(card: st
     assert [c.describe() for c in parsed] == described
     assert extract_mentions(question, shipped) != ()
     assert contradictions(parsed, extract_mentions(question, shipped)) == ()
+
+
+def test_the_seed_cards_about_a_vendors_answer_presume_the_po_reached_the_vendor() -> None:
+    # "The PO was never sent to the vendor and the customer wants to cancel" had been answered by
+    # the card for a vendor's confirmed cancellation at 0.99: asking a vendor to cancel, or its
+    # answer, presumes the vendor has the PO.
+    seed = load_knowledge(SHIPPED_SLOTS.parent)
+    question = "the PO was never sent to the vendor and the customer wants to cancel"
+    mentions = extract_mentions(question, seed.slots)
+    ruled_out = {e.id: [c.reason for c in contradictions(e.conditions, mentions)]
+                 for e in seed.entries if contradictions(e.conditions, mentions)}
+    reason = ("applies when the order is sent to the vendor; your question mentions not yet sent "
+              "to the vendor")
+    assert ruled_out == {"po-status-cancel-before-shipping": [reason],
+                         "vendor-confirms-cancellation-po-status": [reason],
+                         "request-cancellation-from-vendor": [reason]}
