@@ -639,3 +639,16 @@ def test_states_the_probes_found_unread_are_read(question: str, slot: str, value
     # answered them (at 0.83 to 1.00), or would have.
     shipped = load_slots(SHIPPED_SLOTS)
     assert [m.value for m in extract_mentions(question, shipped) if m.slot == slot] == [value]
+
+
+def test_the_on_hold_card_applies_while_the_vendor_has_not_answered() -> None:
+    # On-Hold is the status while a cancellation waits on the vendor: "PO has no items shipped,
+    # vendor accepted the cancel" had been answered On-Hold at 0.92.
+    seed = load_knowledge(SHIPPED_SLOTS.parent)
+    on_hold = next(e for e in seed.entries if e.id == "po-status-cancel-before-shipping")
+    def reasons(question: str) -> list[str]:
+        return [c.reason for c in contradictions(on_hold.conditions,
+                                                 extract_mentions(question, seed.slots))]
+    assert reasons("PO has no items shipped, vendor accepted the cancel") == [
+        "applies when the vendor's answer is pending; your question mentions confirmed"]
+    assert reasons("cancel requested, PO already sent, vendor hasn't responded, nothing shipped") == []
