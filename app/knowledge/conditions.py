@@ -168,8 +168,8 @@ def _parse_slot(name: str, body: yaml.Node, file: str, line: int) -> Slot:
 
 def _patterns(node: yaml.Node | None, values: dict[str, tuple[str, ...]],
               problem: Callable[[str, int], KnowledgeError]) -> tuple[tuple[str, str], ...]:
-    """A choice's `patterns:` (value: [regular expressions]), {n} spelled out, each compiled once
-    here so that a broken one is reported with its line."""
+    """A choice's `patterns:` (value: [regular expressions]), {n} spelled out and bounded by
+    whole words, each compiled here so that a broken one is reported with its line."""
     if node is None:
         return ()
     if not isinstance(node, yaml.MappingNode):
@@ -179,9 +179,10 @@ def _patterns(node: yaml.Node | None, values: dict[str, tuple[str, ...]],
         if key.value not in values:
             raise problem(f"patterns name unknown value {key.value!r}", _line(key))
         for expression in _strings(expressions):
-            pattern = expression.replace(NUMBER_PLACEHOLDER, f"(?:{COUNT_NUM})")
+            spelled = expression.replace(NUMBER_PLACEHOLDER, f"(?:{COUNT_NUM})")
+            pattern = rf"(?<![\w&])(?:{spelled})(?![\w&])"
             try:
-                re.compile(pattern)
+                re.compile(pattern, re.IGNORECASE)
             except re.error as exc:
                 raise problem(f"pattern {expression!r} for {key.value}: {exc.msg}", _line(key)) from exc
             found.append((key.value, pattern))

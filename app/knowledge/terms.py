@@ -46,8 +46,8 @@ def find_values(question: str, slot: Slot) -> list[tuple[int, str, str]]:
 
 @lru_cache(maxsize=64)
 def _compiled(patterns: tuple[tuple[str, str], ...]) -> list[tuple[str, re.Pattern[str]]]:
-    return [(value, re.compile(rf"(?<![\w&])(?:{pattern})(?![\w&])", re.IGNORECASE))
-            for value, pattern in patterns]
+    # The same text and flags conditions.py compiled to check it: re's cache answers.
+    return [(value, re.compile(pattern, re.IGNORECASE)) for value, pattern in patterns]
 
 
 def words_pattern(text: str, between: str) -> str:
@@ -166,8 +166,7 @@ def _slot_choice_pattern(slot: Slot) -> tuple[re.Pattern[str], dict[str, str]]:
     """A slot's pattern, looked up by the slot itself: the same Slot object comes back with every
     question, and gathering its terms again cost more than matching them. (A slot's hash leaves
     out its values, but equality compares them: an edited slot gets its own pattern.)"""
-    terms = tuple((t, v) for v, aliases in slot.values.items() for t in (v, *aliases))
-    return _choice_pattern(terms, tuple(slot.match_case))
+    return _choice_pattern(tuple(_longest_first(slot)), tuple(slot.match_case))
 
 
 @lru_cache(maxsize=64)
