@@ -13,6 +13,8 @@ from playwright.sync_api import Page, Route, expect
 from app.records import confidence_band
 from app.store.feedback import Feedback
 from tests.browser.live_app import (
+    FIRST_LOAD_MS,
+    TOKEN,
     XSS_ENTRY,
     XSS_IMG,
     XSS_SCRIPT,
@@ -240,6 +242,30 @@ def test_wrong_token_is_refused_on_the_review_page(page: Page, live: Live,
     assert problems == ["console error: Failed to load resource: the server responded with a "
                         "status of 401 (Unauthorized)"]
     problems.clear()
+
+
+def test_a_token_typed_while_the_page_checks_its_session_is_kept(page: Page, live: Live) -> None:
+    # On a slow machine the page's "is there a session already?" answer can arrive after the
+    # token is typed: it used to empty the field, and Enter then did nothing.
+    held: list[Route] = []
+
+    def hold_first_check(route: Route) -> None:
+        if route.request.method == "GET" and not held:
+            held.append(route)
+        else:
+            route.continue_()
+
+    page.route("**/api/admin/session", hold_first_check)
+    page.goto(live.url + "/review")
+    while not held:
+        page.wait_for_timeout(20)
+    page.fill("#token", TOKEN)
+    with page.expect_response(lambda response: response.url.endswith("/api/admin/session")):
+        held[0].continue_()
+    page.evaluate("fetch('/healthz').then(r => r.text())")  # lets the page handle the answer
+    expect(page.locator("#token")).to_have_value(TOKEN)
+    page.press("#token", "Enter")
+    expect(page.locator("#queue .group")).to_have_count(3, timeout=FIRST_LOAD_MS)
 
 
 def test_the_review_session_survives_a_reload_and_no_script_can_read_it(

@@ -177,10 +177,12 @@ window.Playbook = (function () {
   // can read. `open()` runs while a session is live; `lock(message)` shows the token form.
   // Returns what ends the session.
   function adminSession(form, input, open, lock) {
+    let unlocking = false;
     form.addEventListener("submit", async function (event) {
       event.preventDefault();
       const value = input.value.trim();
       if (!value) return;
+      unlocking = true;
       try {
         await requestJSON("POST", "/api/admin/session", { token: value });
       } catch (err) {
@@ -190,10 +192,13 @@ window.Playbook = (function () {
       input.value = "";
       open();
     });
-    // A session from earlier, if any (the cookie itself is invisible to scripts).
+    // A session from earlier, if any (the cookie itself is invisible to scripts). Its answer can
+    // come after the user has typed or sent a token: then it neither empties the field nor
+    // locks over the session being opened.
     requestJSON("GET", "/api/admin/session").then(function (session) {
-      if (session.active) open(); else lock("");
-    }, function (err) { lock(err.message); });
+      if (unlocking) return;
+      if (session.active) open(); else if (!input.value) lock("");
+    }, function (err) { if (!unlocking) lock(err.message); });
     return function close() {
       requestJSON("DELETE", "/api/admin/session").catch(function () { /* locked locally anyway */ });
       lock("Locked.");
