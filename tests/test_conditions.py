@@ -103,9 +103,11 @@ def test_a_missing_or_empty_slots_file_declares_no_slots(tmp_path: Path) -> None
          "slot 'tracking': a count needs 'nouns:', the words agents count (tracking numbers)"),
         ("elapsed:\n  kind: duration\n  lable: time\n", 1,
          "slot 'elapsed': unknown setting(s) ['lable']; "
-         "allowed: kind, label, noun, values, match_case, patterns, nouns"),
+         "allowed: kind, label, noun, values, match_case, brands, patterns, nouns"),
         ("vendor:\n  kind: choice\n  values: {Target: []}\n  match_case: [Targte]\n", 1,
          "slot 'vendor': match_case names unknown value(s) ['Targte']"),
+        ("vendor:\n  kind: choice\n  values: {Sony: []}\n  brands: [Sony, Bose]\n", 1,
+         "slot 'vendor': brands names unknown value(s) ['Bose']"),
         ("ship:\n  kind: choice\n  values: {partly shipped: []}\n  patterns:\n    part shipped: ['x']\n",
          5, "slot 'ship': patterns name unknown value 'part shipped'"),
         ("ship:\n  kind: choice\n  values: {partly shipped: []}\n  patterns:\n"
@@ -195,6 +197,25 @@ def test_a_choice_value_is_read_as_its_pattern_says() -> None:
     cafe = {"cafe": Slot("cafe", "choice", "cafe", values={"Café Nero": ("Cafe Nero",)})}
     assert _slot_index(cafe["cafe"]) is None
     assert [m.text for m in extract_mentions("CAFÉ NERO or cafe-nero", cafe)] == ["CAFÉ NERO", "cafe-nero"]
+
+
+def test_a_brand_counts_as_the_vendor_only_where_it_names_the_seller() -> None:
+    slots = load_slots(SHIPPED_SLOTS)
+
+    def vendors(question: str) -> list[str | float]:
+        return [m.value for m in extract_mentions(question, slots) if m.slot == "vendor"]
+
+    assert vendors("cx ordered a Samsung TV from Best Buy") == ["Best Buy"]
+    assert vendors("her LG washer order, one sku out of stock") == []
+    assert vendors("the customer's Sony 55\" TV won't ship") == []
+    assert vendors("Samsung order, cx wants to cancel") == ["Samsung"]
+    assert vendors("Samsung's warehouse says it shipped") == ["Samsung"]
+    assert vendors("bought it from Dell, wants the address changed") == ["Dell"]
+    assert vendors("vendor is HP. Customer wants to cancel") == ["HP"]
+    assert vendors("vendor: Lenovo") == ["Lenovo"]
+    assert vendors("Sony said no to the cancel") == ["Sony"]
+    # A vendor that is not a brand counts wherever it is named.
+    assert vendors("Costco TV, customer wants to cancel") == ["Costco"]
 
 
 def test_choice_slots_are_found_where_their_patterns_match() -> None:

@@ -25,7 +25,7 @@ Kind = Literal["choice", "duration", "count"]
 Op = Literal["in", "<", "<=", ">", ">="]
 _KINDS: tuple[Kind, ...] = ("choice", "duration", "count")
 _BOUND_WORDS: dict[Op, str] = {">": "more than", ">=": "at least", "<": "fewer than", "<=": "at most"}
-_SLOT_KEYS = ("kind", "label", "noun", "values", "match_case", "patterns", "nouns")
+_SLOT_KEYS = ("kind", "label", "noun", "values", "match_case", "brands", "patterns", "nouns")
 # In a choice's `patterns`, {n} stands for a number in digits or words ("2", "two", "a dozen").
 NUMBER_PLACEHOLDER = "{n}"
 # libyaml's parser when PyYAML has it: about 10x faster, with the same nodes and marks.
@@ -52,6 +52,8 @@ class Slot:
     noun: str = ""
     values: dict[str, tuple[str, ...]] = field(default_factory=dict, hash=False)
     match_case: tuple[str, ...] = ()
+    # Values that are also product brands ("a Samsung TV"): they count only as the seller.
+    brands: tuple[str, ...] = ()
     nouns: tuple[str, ...] = ()
     # (value, regular expression) for the ways of writing a value that hold numbers ("2 of the
     # 5 items have shipped"); a pattern's match hides any alias found inside it.
@@ -159,11 +161,12 @@ def _parse_slot(name: str, body: yaml.Node, file: str, line: int) -> Slot:
         for term in (key.value, *values[key.value]):
             if (first := owner.setdefault(norm(term), key.value)) != key.value:
                 raise problem(f"{term!r} is claimed by both {first} and {key.value}", _line(key))
-    match_case = _strings(nodes.get("match_case"))
-    if stray := [v for v in match_case if v not in values]:
-        raise problem(f"match_case names unknown value(s) {stray}")
+    match_case, brands = _strings(nodes.get("match_case")), _strings(nodes.get("brands"))
+    for key, named in (("match_case", match_case), ("brands", brands)):
+        if stray := [v for v in named if v not in values]:
+            raise problem(f"{key} names unknown value(s) {stray}")
     return Slot(name, "choice", label, line, _scalar(nodes.get("noun")), values, match_case,
-                patterns=_patterns(nodes.get("patterns"), values, problem))
+                brands, patterns=_patterns(nodes.get("patterns"), values, problem))
 
 
 def _patterns(node: yaml.Node | None, values: dict[str, tuple[str, ...]],

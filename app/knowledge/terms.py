@@ -7,7 +7,8 @@ One regex alternation per slot (`_choice_pattern`) defines the matches; compilin
 a slot, ~0.2 s of every start. `_find_terms` finds the same matches from a lookup table built in
 about a millisecond, and the pattern remains the matcher for the few terms the table cannot hold.
 A value may also have `patterns` of its own, for ways of writing it with numbers ("2 of the 5
-items have shipped"); an alias inside such a match does not count.
+items have shipped"); an alias inside such a match does not count. A value that is also a
+product brand counts only where it names the seller.
 """
 
 from __future__ import annotations
@@ -22,6 +23,16 @@ from app.knowledge.conditions import GAP, Slot, norm
 
 # A value that is also an ordinary word ("target") counts in any case right before these.
 VENDOR_CONTEXT = r"\s+(?:orders?|po|purchase|returns?|packages?|deliver(?:y|ies))\b"
+# A value that is also a product brand ("a Samsung TV") counts as the seller only before an order
+# word, a seller's doing or the end of a phrase ("a Samsung order", "Samsung says", "vendor:
+# Samsung."), or after a word that names the seller ("bought from Samsung", "vendor is Dell").
+_SELLER_AFTER = re.compile(
+    r"(?:['’]s)?(?:\.com)?(?:\s+(?:orders?|ordered|po|pos|purchases?|returns?|packages?|"
+    r"deliver(?:y|ies)|shipments?|vendor|store|site|website|account|support|warehouse|said|says|"
+    r"confirmed|replied|responded|shipped|cancell?ed|accepted|declined|refused|rejected)\b"
+    r"|\s*(?:[-–—,.;:?!)]|$))", re.IGNORECASE)
+_SELLER_BEFORE = re.compile(r"\b(?:from|at|via|through|vendor|seller|retailer|supplier|merchant)"
+                            r"(?:\s+(?:is|was|being))?[\s:=]+$", re.IGNORECASE)
 
 
 def find_values(question: str, slot: Slot) -> list[tuple[int, str, str]]:
@@ -35,6 +46,10 @@ def find_values(question: str, slot: Slot) -> list[tuple[int, str, str]]:
     # Folded first: the match may hold a letter the pattern took for an ASCII one ("Wısh").
     found = [(start, canonical[norm(question[start:end].translate(_FOLD))], question[start:end])
              for start, end in matches]
+    if slot.brands:
+        found = [(at, value, text) for at, value, text in found
+                 if value not in slot.brands or _SELLER_AFTER.match(question, at + len(text))
+                 or _SELLER_BEFORE.search(question, 0, at)]
     if not slot.patterns:
         return found
     written = [(m.start(), m.end(), value) for value, pattern in _compiled(slot.patterns)
