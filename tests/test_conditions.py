@@ -654,12 +654,21 @@ def test_the_seed_cards_about_a_vendors_answer_presume_the_po_reached_the_vendor
     ("the address has a typo in the street name", "address", "incorrect"),
     ("the item shipped this morning", "shipment", "already shipped"),
     ("none of the items shipped", "shipment", "not yet shipped"),
+    ("the PO hasn't even been sent to the vendor yet", "order_at_vendor", "not yet sent to the vendor"),
+    ("the PO wasn't actually submitted", "order_at_vendor", "not yet sent to the vendor"),
+    ("we haven't sent it to the vendor", "order_at_vendor", "not yet sent to the vendor"),
 ])
 def test_states_the_probes_found_unread_are_read(question: str, slot: str, value: str) -> None:
     # Phrasings probes written from the cards found unread: the card for the opposite state had
     # answered them (at 0.83 to 1.00), or would have.
     shipped = load_slots(SHIPPED_SLOTS)
     assert [m.value for m in extract_mentions(question, shipped) if m.slot == slot] == [value]
+
+
+def test_a_vendor_that_has_not_sent_something_is_not_a_po_never_sent() -> None:
+    shipped = load_slots(SHIPPED_SLOTS)
+    assert [m for m in extract_mentions("vendor hasn't sent tracking yet", shipped)
+            if m.slot == "order_at_vendor"] == []
 
 
 def test_the_on_hold_card_applies_while_the_vendor_has_not_answered() -> None:
