@@ -115,6 +115,14 @@ def test_benchmark_entries_jsonl_loads(tmp_path: Path) -> None:
     ]
 
 
+def test_a_line_only_the_standard_json_parser_accepts_still_loads(tmp_path: Path) -> None:
+    # Lines are parsed by orjson first; NaN and a lone surrogate are JSON that Python reads and
+    # orjson refuses.
+    entries = tmp_path / "entries.jsonl"
+    entries.write_text('{"id": "a", "question": "A \\ud800", "score": NaN}\n', encoding="utf-8")
+    assert [(e.id, e.question) for e in load_knowledge(entries).entries] == [("a", "A \ud800")]
+
+
 def test_benchmark_entries_jsonl_bad_row(tmp_path: Path) -> None:
     entries = tmp_path / "entries.jsonl"
     entries.write_text('{"id": "a", "question": "A"}\n{"id": "a"\n', encoding="utf-8")

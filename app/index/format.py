@@ -33,7 +33,7 @@ from pydantic import TypeAdapter, ValidationError
 
 from app.embedding.embedder import Embedder
 from app.errors import IndexInvalid
-from app.files import json_lines, sha256_of, write_atomic
+from app.files import json_line, json_lines, sha256_of, write_atomic
 from app.knowledge.playbook import KnowledgeBase
 from app.ranking.calibration import Calibration
 from app.ranking.head import IntentHead
@@ -208,7 +208,7 @@ def load_index(index_dir: Path) -> LoadedIndex:
         file = path / name
         if not file.exists() or sha256_of(file) != manifest.files.get(name):
             raise IndexInvalid(f"index file {file} is missing or corrupt (checksum mismatch)")
-    rows = tuple(Row(**json.loads(line)) for line in
+    rows = tuple(Row(**json_line(line)) for line in
                  json_lines((path / "rows.jsonl").read_text(encoding="utf-8")) if line)
     vectors = faiss.read_index(str(path / "vectors.faiss"))
     if vectors.ntotal != manifest.vector_count or len(rows) != manifest.vector_count:

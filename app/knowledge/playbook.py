@@ -20,7 +20,7 @@ from typing import Any
 import yaml
 
 from app.errors import KnowledgeError
-from app.files import json_lines, write_atomic
+from app.files import json_line, json_lines, write_atomic
 from app.knowledge.conditions import Slot, load_slots, parse_conditions
 from app.knowledge.macros import extract_macro
 from app.records import Entry, SourceRef, UnpairedLine, Variant
@@ -306,7 +306,7 @@ def load_entries_jsonl(path: Path) -> KnowledgeBase:
         if not line.strip():
             continue
         try:
-            row = json.loads(line)
+            row = json_line(line)
         except json.JSONDecodeError as exc:
             raise KnowledgeError(str(path), number, f"not valid JSON: {exc.msg}") from exc
         if not isinstance(row, dict):
