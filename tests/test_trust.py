@@ -181,6 +181,22 @@ def test_a_one_liner_that_several_cards_contain_is_vague(tiny_engine: Engine) ->
     assert answer.confidence <= 1 / 3
 
 
+def test_a_word_inside_another_word_is_not_that_word() -> None:
+    from app.ranking.specificity import Specificity
+
+    cards = [Entry("report", "How to report a Postal problem", "File it."),
+             Entry("po", "PO stuck", "Nudge the PO (purchase order)."),
+             Entry("orders", "Orders late", "Wait."),
+             Entry("strasse", "Straße address", "Spell it out.", alternates=("PO check",))]
+    specificity = Specificity(cards, expand=["", "", "", "the PO's glossary text"])
+    assert specificity.candidates("po?") == 2  # not "report" nor "Postal"
+    assert specificity.candidates("order") == 2  # "orders", and "purchase order"
+    assert specificity.candidates("STRASSE") == 1  # folded as the card's "Straße"
+    assert specificity.candidates("po check") == 0  # a taught phrasing
+    assert specificity.candidates("glossary") == 1  # the extra text counts
+    assert specificity.candidates("pizza") == 0
+
+
 def test_a_shipment_state_rules_out_a_card_for_another_state(
         tiny_settings: Settings, fake_embedder: FakeEmbedder) -> None:
     folder = tiny_settings.knowledge_dir

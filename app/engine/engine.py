@@ -183,8 +183,6 @@ class Engine:
                                                        for e in knowledge.entries)),
             entries_by_id={e.id: e for e in knowledge.entries},
         )
-        threading.Thread(target=self._state.specificity.prepare, name="playbook-prepare",
-                         daemon=True).start()
         # Knowledge as read before loading (an edit made meanwhile triggers another reload),
         # the index pointer as left after building.
         self._fingerprint = (knowledge_stamps, file_stamps([index_dir / CURRENT_FILE]))

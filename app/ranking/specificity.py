@@ -13,9 +13,10 @@ in-scope BANKING77 questions ("When will the card arrive?", two intents hold bot
 
 from __future__ import annotations
 
+import bisect
+import itertools
 import re
 from collections.abc import Iterable, Sequence
-from functools import cached_property
 
 from app.knowledge.text import question_key
 from app.records import Entry
@@ -38,36 +39,60 @@ def content_words(text: str) -> set[str]:
 
 
 class Specificity:
-    """Both word lists are made on first use, or by `prepare` in the background: at 100,000
-    entries they took about 3 s that a start need not wait for (only questions of at most
-    MAX_WORDS content words consult them, and such a question waits until they are made)."""
+    """Nothing is made ahead but one folded text (a few ms at 100,000 entries, where every
+    card's word list took ~3 s, once in a background thread that early short questions waited
+    for). The cards using a word are found when a question first needs it: str.find gives the
+    cards whose folded text holds it (never fewer than use it), each one's exact word list
+    decides, and the answer is kept for the next question with that word."""
 
     def __init__(self, entries: Sequence[Entry], expand: Iterable[str] = ()) -> None:
         """`expand`: extra text per entry (e.g. the glossary-expanded question), same order."""
         self._entries = tuple(entries)
-        self._extra = list(expand)
+        extra = list(expand)
+        self._texts = [" ".join((e.question, e.answer, *e.alternates,
+                                 extra[i] if i < len(extra) else ""))
+                       for i, e in enumerate(self._entries)]
+        folded = [text.casefold() for text in self._texts]
+        self._folded = "\0".join(folded)
+        self._starts = list(itertools.accumulate((len(t) + 1 for t in folded[:-1]), initial=0))
+        self._words: dict[int, set[str]] = {}
+        self._users: dict[str, frozenset[int]] = {}
+        self._keys: dict[int, set[str]] = {}
 
     def candidates(self, question: str) -> int:
         """How many cards contain every content word of a short question (0 for a question
-        longer than MAX_WORDS content words, or with none)."""
+        longer than MAX_WORDS content words, or with none, or one the knowledge holds)."""
         words = content_words(question)
-        if not words or len(words) > MAX_WORDS or question_key(question) in self._taught:
+        if not words or len(words) > MAX_WORDS:
             return 0
-        return sum(1 for known in self._words if words <= known)
+        cards = frozenset.intersection(*(self._using(word) for word in words))
+        key = question_key(question)
+        # A card holding the question as a phrasing holds all its words: it is among `cards`.
+        if any(key in self._phrasings(i) for i in cards):
+            return 0
+        return len(cards)
 
-    def prepare(self) -> None:
-        """Make the word lists now (the engine runs this in a background thread)."""
-        _ = self._taught, self._words
+    def _using(self, word: str) -> frozenset[int]:
+        """The cards whose question, answer, alternates or extra text use the word."""
+        if (found := self._users.get(word)) is not None:
+            return found
+        folded, starts, cards = self._folded, self._starts, []
+        at = folded.find(word)
+        while at != -1:
+            i = bisect.bisect_right(starts, at) - 1
+            if word in self._words_of(i):
+                cards.append(i)
+            at = folded.find(word, starts[i + 1]) if i + 1 < len(starts) else -1
+        found = self._users[word] = frozenset(cards)
+        return found
 
-    @cached_property
-    def _taught(self) -> set[str]:
-        """The knowledge's own phrasings."""
-        return {question_key(text) for e in self._entries for text in (e.question, *e.alternates)}
+    def _words_of(self, i: int) -> set[str]:
+        if (words := self._words.get(i)) is None:
+            words = self._words[i] = content_words(self._texts[i])
+        return words
 
-    @cached_property
-    def _words(self) -> list[set[str]]:
-        """Each card's content words: its question, answer, alternates and extra text."""
-        extra = self._extra
-        return [content_words(" ".join((e.question, e.answer, *e.alternates,
-                                        extra[i] if i < len(extra) else "")))
-                for i, e in enumerate(self._entries)]
+    def _phrasings(self, i: int) -> set[str]:
+        if (keys := self._keys.get(i)) is None:
+            entry = self._entries[i]
+            keys = self._keys[i] = {question_key(t) for t in (entry.question, *entry.alternates)}
+        return keys
