@@ -133,7 +133,7 @@ def test_the_shipped_slots_cover_the_vendors_agents_name() -> None:
         "address", "cancel_option", "elapsed", "eligibility", "order_at_vendor", "package_problem",
         "part_numbers", "plan", "purchase_order", "return_cause", "shipment", "shipping_speed",
         "stock", "tracking_numbers", "vendor", "vendor_answer"]
-    assert len(shipped["vendor"].values) == 74
+    assert len(shipped["vendor"].values) == 110
     assert len(shipped["plan"].values) == 12
     said = "BB, amz, Lowes, Sams Club, macys, Kohls, homedepot, B&H Photo, hewlett-packard, officemax, WMT"
     assert [m.value for m in extract_mentions(said, shipped)] == [
@@ -657,6 +657,18 @@ def test_the_seed_cards_about_a_vendors_answer_presume_the_po_reached_the_vendor
     ("the PO hasn't even been sent to the vendor yet", "order_at_vendor", "not yet sent to the vendor"),
     ("the PO wasn't actually submitted", "order_at_vendor", "not yet sent to the vendor"),
     ("we haven't sent it to the vendor", "order_at_vendor", "not yet sent to the vendor"),
+    ("vendor emailed back, it's not actually OOS", "stock", "in stock"),
+    ("the vendor has it on hand", "stock", "in stock"),
+    ("the cancel link is still up on the order page", "cancel_option", "with a cancel option"),
+    ("vendor says it's been cancelled on their end", "vendor_answer", "confirmed"),
+    ("RTS because UPS misrouted it to the wrong hub", "return_cause", "a carrier error"),
+    ("the address is missing the house number", "address", "incomplete"),
+    ("the city and zip on the ship-to don't match each other", "address", "incorrect"),
+    ("order's past the window for cancellation", "eligibility", "not eligible for cancellation"),
+    ("cx has the model # off the sticker", "part_numbers", "with the serial, model or part number"),
+    ("2 out of 5 lines on the PO have tracking so far", "shipment", "partly shipped"),
+    ("the vendor on the PO is Academy Sports", "vendor", "Academy Sports"),
+    ("no cancel option, the vendor is Zulily", "vendor", "Zulily"),
 ])
 def test_states_the_probes_found_unread_are_read(question: str, slot: str, value: str) -> None:
     # Phrasings probes written from the cards found unread: the card for the opposite state had
@@ -669,6 +681,13 @@ def test_a_vendor_that_has_not_sent_something_is_not_a_po_never_sent() -> None:
     shipped = load_slots(SHIPPED_SLOTS)
     assert [m for m in extract_mentions("vendor hasn't sent tracking yet", shipped)
             if m.slot == "order_at_vendor"] == []
+
+
+def test_vendors_that_are_also_words_count_only_as_written() -> None:
+    shipped = load_slots(SHIPPED_SLOTS)
+    question = "a gap in the ross of living spaces; Gap order; the Michaels PO"
+    assert [m.value for m in extract_mentions(question, shipped) if m.slot == "vendor"] == [
+        "Gap", "Michaels"]
 
 
 def test_the_on_hold_card_applies_while_the_vendor_has_not_answered() -> None:
