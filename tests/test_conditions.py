@@ -130,9 +130,9 @@ def test_a_broken_slots_file_names_the_line_and_the_problem(
 def test_the_shipped_slots_cover_the_vendors_agents_name() -> None:
     shipped = load_slots(SHIPPED_SLOTS)
     assert sorted(shipped) == [
-        "address", "cancel_option", "elapsed", "eligibility", "order_at_vendor", "package_problem",
-        "part_numbers", "plan", "purchase_order", "return_cause", "shipment", "shipping_speed",
-        "stock", "tracking_numbers", "vendor", "vendor_answer"]
+        "address", "address_kind", "cancel_option", "elapsed", "eligibility", "order_at_vendor",
+        "package_problem", "part_numbers", "plan", "purchase_order", "return_cause", "shipment",
+        "shipping_speed", "stock", "tracking_numbers", "vendor", "vendor_answer"]
     assert len(shipped["vendor"].values) == 110
     assert len(shipped["plan"].values) == 12
     said = "BB, amz, Lowes, Sams Club, macys, Kohls, homedepot, B&H Photo, hewlett-packard, officemax, WMT"
@@ -681,6 +681,26 @@ def test_a_vendor_that_has_not_sent_something_is_not_a_po_never_sent() -> None:
     shipped = load_slots(SHIPPED_SLOTS)
     assert [m for m in extract_mentions("vendor hasn't sent tracking yet", shipped)
             if m.slot == "order_at_vendor"] == []
+
+
+def test_the_address_cards_are_about_the_shipping_address() -> None:
+    seed = load_knowledge(SHIPPED_SLOTS.parent)
+
+    def ruled_out(question: str) -> dict[str, list[str]]:
+        mentions = extract_mentions(question, seed.slots)
+        return {e.id: [c.reason for c in contradictions(e.conditions, mentions)]
+                for e in seed.entries if contradictions(e.conditions, mentions)}
+
+    assert ruled_out("cx wants to change the billing address on a best buy order") == {
+        "amazon-no-cancel-option": ["applies to Amazon orders; your question mentions Best Buy"],
+        "best-buy-change-shipping-address": [
+            "applies when the address is the shipping address; your question mentions the "
+            "billing address"],
+        "address-no-issues-escalate": [
+            "applies when the address is the shipping address; your question mentions the "
+            "billing address"]}
+    assert list(ruled_out("best buy: billing address is fine, change the shipping address")) == [
+        "amazon-no-cancel-option"]
 
 
 def test_vendors_that_are_also_words_count_only_as_written() -> None:
