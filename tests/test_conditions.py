@@ -669,6 +669,8 @@ def test_the_seed_cards_about_a_vendors_answer_presume_the_po_reached_the_vendor
     ("2 out of 5 lines on the PO have tracking so far", "shipment", "partly shipped"),
     ("the vendor on the PO is Academy Sports", "vendor", "Academy Sports"),
     ("no cancel option, the vendor is Zulily", "vendor", "Zulily"),
+    ("vendor sent this for PO 4481190", "purchase_order", "with a PO"),
+    ("Subject: RE: PO# 55-1234 - Fulfillment Update", "purchase_order", "with a PO"),
 ])
 def test_states_the_probes_found_unread_are_read(question: str, slot: str, value: str) -> None:
     # Phrasings probes written from the cards found unread: the card for the opposite state had
