@@ -134,6 +134,17 @@ def test_vendor_names_and_words_with_an_apostrophe_are_never_corrected() -> None
         "lowes order, bestbuy order, it doesn't cancel")
 
 
+def test_a_duration_unit_is_not_a_misspelling() -> None:
+    from app.knowledge.conditions import Slot
+
+    elapsed = Slot("elapsed", "duration", "time elapsed")
+    speller = Speller(["it was processing"], keep=elapsed.terms())
+    # "wks" is one edit from "was": it had been corrected, and "after 6 wks" was lost.
+    assert speller.correct("processing after 6 wks, 4 mos, 3 hrs") == (
+        "processing after 6 wks, 4 mos, 3 hrs")
+    assert Speller(["it was processing"]).correct("after 6 wks") == "after 6 was"
+
+
 def test_a_misspelt_question_finds_its_card(tiny_engine: Engine) -> None:
     answer = tiny_engine.ask("cancle my ordr plese")
     assert answer.best is not None and answer.best.entry.id == "cancel-order"

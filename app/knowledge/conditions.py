@@ -19,7 +19,16 @@ from typing import Any, Literal
 import yaml
 
 from app.errors import KnowledgeError
-from app.knowledge.quantities import COUNT_NUM, HOURS, NUM, UNIT, either, number, unit
+from app.knowledge.quantities import (
+    ABBREVIATIONS,
+    COUNT_NUM,
+    HOURS,
+    NUM,
+    UNIT,
+    either,
+    number,
+    unit,
+)
 
 Kind = Literal["choice", "duration", "count"]
 Op = Literal["in", "<", "<=", ">", ">="]
@@ -60,9 +69,11 @@ class Slot:
     patterns: tuple[tuple[str, str], ...] = ()
 
     def terms(self) -> tuple[str, ...]:
-        """Every way the slot's values are written: names, aliases and count nouns."""
+        """Every way the slot's values are written: names, aliases, count nouns and, for a
+        duration, its units ("wks" is a unit, not a misspelling of "was")."""
+        units = (*HOURS, *ABBREVIATIONS) if self.kind == "duration" else ()
         return (*self.values, *(a for aliases in self.values.values() for a in aliases),
-                *self.nouns)
+                *self.nouns, *units)
 
 
 @dataclass(frozen=True)

@@ -8,7 +8,8 @@ import re
 HOURS = {"minute": 1 / 60, "hour": 1.0, "day": 24.0, "business day": 24.0, "week": 168.0,
           "fortnight": 336.0, "month": 720.0, "year": 8760.0}
 ABBREVIATIONS = {"min": "minute", "mins": "minute", "h": "hour", "hr": "hour", "hrs": "hour", "d": "day",
-                  "wk": "week", "wks": "week", "yr": "year", "yrs": "year"}
+                  "wk": "week", "wks": "week", "mo": "month", "mos": "month", "yr": "year",
+                  "yrs": "year"}
 ONES = ("zero one two three four five six seven eight nine ten eleven twelve thirteen fourteen "
          "fifteen sixteen seventeen eighteen nineteen").split()
 TENS = "twenty thirty forty fifty sixty seventy eighty ninety".split()

@@ -21,8 +21,10 @@ from typing import NamedTuple
 
 from app.knowledge.conditions import GAP, Slot, norm
 
-# A value that is also an ordinary word ("target") counts in any case right before these.
-VENDOR_CONTEXT = r"\s+(?:orders?|po|purchase|returns?|packages?|deliver(?:y|ies))\b"
+# A value that is also an ordinary word ("target", "extend") counts in any case right before
+# these: what a seller or a protection plan is named before.
+NAME_CONTEXT = (r"\s+(?:orders?|po|purchase|returns?|packages?|deliver(?:y|ies)|"
+                r"(?:protection\s+)?plans?|warrant(?:y|ies)|coverage)\b")
 # A value that is also a product brand ("a Samsung TV") counts as the seller only before an order
 # word, a seller's doing or the end of a phrase ("a Samsung order", "Samsung says", "vendor:
 # Samsung."), or after a word that names the seller ("bought from Samsung", "vendor is Dell").
@@ -92,7 +94,7 @@ _GAP_RUN = re.compile(_GAP_CHAR + "+")
 # Where a term may start, with the characters up to where it may first end (no gap between).
 _TERM_START = re.compile(rf"(?<![\w&])(?=((?!{_GAP_CHAR}).[\w&]*))", re.DOTALL)
 _TERM_END = re.compile(rf"(?!{_GAP_CHAR}).(?![\w&])", re.DOTALL)
-_CONTEXT_AFTER = re.compile(VENDOR_CONTEXT, re.IGNORECASE)
+_CONTEXT_AFTER = re.compile(NAME_CONTEXT, re.IGNORECASE)
 # Each character re.IGNORECASE equates with an ASCII one (found by trying all of Unicode) as that
 # one in lower case; all are word characters, so folding moves no start or end.
 _FOLD = str.maketrans({**{c: c.lower() for c in string.ascii_uppercase},
@@ -158,7 +160,7 @@ def _find_terms(question: str, index: _Index) -> list[tuple[int, int]]:
 
 def _fits(term: _Term, question: str, start: int, end: int) -> bool:
     """Whether question[start:end], the term's characters up to case, has gaps only where the
-    term's pattern allows them and, for a match_case value, its case or VENDOR_CONTEXT after."""
+    term's pattern allows them and, for a match_case value, its case or NAME_CONTEXT after."""
     if term.exact and _GAP_RUN.sub("", question[start:end]) != term.raw \
             and not _CONTEXT_AFTER.match(question, end):
         return False
@@ -192,7 +194,7 @@ def _choice_pattern(terms: tuple[tuple[str, str], ...],
     longest_first = sorted(terms, key=lambda term: -len(term[0]))
     canonical = {norm(term): value for term, value in longest_first}
     alternation = "|".join(
-        f"(?-i:{words_pattern(t, GAP)})|{words_pattern(t, GAP)}(?={VENDOR_CONTEXT})"
+        f"(?-i:{words_pattern(t, GAP)})|{words_pattern(t, GAP)}(?={NAME_CONTEXT})"
         if v in match_case else words_pattern(t, GAP) for t, v in longest_first)
     return re.compile(rf"(?<![\w&])(?:{alternation})(?![\w&])", re.IGNORECASE), canonical
 
