@@ -671,8 +671,16 @@ def test_the_seed_cards_about_a_vendors_answer_presume_the_po_reached_the_vendor
     ("no cancel option, the vendor is Zulily", "vendor", "Zulily"),
     ("vendor sent this for PO 4481190", "purchase_order", "with a PO"),
     ("Subject: RE: PO# 55-1234 - Fulfillment Update", "purchase_order", "with a PO"),
+    ("its been 35 days but the box showed up today", "shipment", "already delivered"),
+    ("the package never showed up", "shipment", "not delivered"),
+    ("PO got kicked over to the vendor this morning", "order_at_vendor", "sent to the vendor"),
+    ("the PO never actually went out to the vendor", "order_at_vendor", "not yet sent to the vendor"),
+    ("the item is on its way already", "shipment", "already shipped"),
+    ("everything on the PO went out except 1 sku", "shipment", "partly shipped"),
+    ("cancel their mulberry protection plan", "plan", "Mulberry"),
+    ("ordered 4 mos ago", "elapsed", 2880.0),
 ])
-def test_states_the_probes_found_unread_are_read(question: str, slot: str, value: str) -> None:
+def test_states_the_probes_found_unread_are_read(question: str, slot: str, value: str | float) -> None:
     # Phrasings probes written from the cards found unread: the card for the opposite state had
     # answered them (at 0.83 to 1.00), or would have.
     shipped = load_slots(SHIPPED_SLOTS)
