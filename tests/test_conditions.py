@@ -269,6 +269,25 @@ def test_two_calendar_dates_read_as_the_time_between_them() -> None:
     assert elapsed("ordered Feb 30, now Mar 2") == []
 
 
+def test_a_day_or_a_weekday_against_today_reads_as_the_time_since() -> None:
+    shipped = load_slots(SHIPPED_SLOTS)
+    def elapsed(question: str) -> list[tuple[str, float | str, float | None]]:
+        return [(m.text, m.value, m.upper) for m in extract_mentions(question, shipped)
+                if m.slot == "elapsed"]
+    assert elapsed("last trk scan was on the 2nd, today's the 19th") == [
+        ("on the 2nd … today's the 19th", 408.0, None)]
+    # Into the month before, which had 28 to 31 days.
+    assert elapsed("shipped on the 28th and today is the 3rd") == [
+        ("shipped on the 28th … today is the 3rd", 72.0, 144.0)]
+    assert elapsed("order placed Fri, it's Wed now") == [("placed Fri … it's Wed", 120.0, None)]
+    assert elapsed("ordered on Monday, today is Monday") == [
+        ("ordered on Monday … today is Monday", 168.0, None)]
+    # A place in a list is not a day; without today, a day says nothing; "sat" is a word.
+    assert elapsed("on the 2nd item, it's the 5th time") == []
+    assert elapsed("shipped on the 2nd, still nothing") == []
+    assert elapsed("placed Fri, it's sat in the warehouse") == []
+
+
 # --- conditions on entries ----------------------------------------------------------------------
 
 

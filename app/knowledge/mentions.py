@@ -1,5 +1,5 @@
 """The slot values a question mentions: vendors by name or alias, time that has passed ("3 weeks
-ago", "yesterday", "this morning", "last Tuesday", "ordered March 2nd, it is April 9th"), counts
+ago", "yesterday", "this morning", "last Tuesday", and two days in app.knowledge.dates), counts
 before a slot's noun ("3 tracking numbers").
 
 A missed mention only shows the card as usual, while a false one rules out the right card, so
@@ -10,14 +10,13 @@ mentions.
 
 from __future__ import annotations
 
-import datetime
-import itertools
 import math
 import re
 from collections.abc import Callable
 from functools import lru_cache
 
 from app.knowledge.conditions import Mention, Slot
+from app.knowledge.dates import elapsed_spans
 from app.knowledge.quantities import COUNT_NUM, HOURS, NUM, UNIT, number, unit
 from app.knowledge.terms import find_values, words_pattern
 
@@ -37,13 +36,6 @@ _YESTERDAY = re.compile(r"(?<!\w)(?:(?:the\s+)?day\s+before\s+)?yesterday(?!\w)"
 _WEEKDAY = re.compile(r"(?<!\w)(?:(?P<last>last|this\s+past)|since)\s+"
                       r"(?:mon|tue|tues|wed|wednes|thu|thur|thurs|fri|sat|satur|sun)(?:day)?(?!\w)",
                       re.IGNORECASE)
-# Calendar dates written with the month's name ("March 2nd", "Apr 9", "the 3rd of May"); dates in
-# digits are left alone ("2/5 shipped" is a count).
-_MONTH = (r"jan(?:uary)?|feb(?:ruary)?|mar(?:ch)?|apr(?:il)?|may|june?|july?|aug(?:ust)?|"
-          r"sep(?:t(?:ember)?)?|oct(?:ober)?|nov(?:ember)?|dec(?:ember)?")
-_DAY = r"(?:[12]\d|3[01]|0?[1-9])(?:st|nd|rd|th)?"
-_DATE = re.compile(rf"(?<![\w/])(?:(?P<month>{_MONTH})\.?\s+(?P<day>{_DAY})|(?:the\s+)?(?P<day2>{_DAY})"
-                   rf"\s+(?:of\s+)?(?P<month2>{_MONTH}))(?![\w/])", re.IGNORECASE)
 _NEGATED = re.compile(r"\b(?:not|no|no\s+longer|never|(?:is|are|was|were|has|have|had|does|do|did)n[’']?t)"
                       r"\s+(?:\w+\s+)?$",
                       re.IGNORECASE)
@@ -80,7 +72,8 @@ def _choices(question: str, slot: Slot) -> list[tuple[int, Mention]]:
 def _durations(question: str, slot: Slot) -> list[tuple[int, Mention]]:
     found = [(m.start(), Mention(slot.name, 48.0 if " " in m[0] else 24.0, m[0]))
              for m in _YESTERDAY.finditer(question)]
-    dates = _between_dates(question, slot)
+    dates = [(start, Mention(slot.name, days * 24.0, text, None if most is None else most * 24.0))
+             for start, days, most, text in elapsed_spans(question)]
     found += dates or [(m.start(), Mention(slot.name, 0.0, m[0], SAME_DAY_HOURS))
                        for m in _TODAY.finditer(question)]  # "today is April 9th": a date's day
     found += [(m.start(), Mention(slot.name, 24.0, m[0], (13.0 if m["last"] else 7.0) * 24))
@@ -108,34 +101,6 @@ def _durations(question: str, slot: Slot) -> list[tuple[int, Mention]]:
             high = math.inf
         found.append((m.start(), Mention(slot.name, low, m[0], high)))
     return found
-
-
-def _between_dates(question: str, slot: Slot) -> list[tuple[int, Mention]]:
-    """Calendar dates ("ordered on March 2nd … in transit since March 12th … it is now April
-    9th"): the time from the earliest to the latest, over a year end when that is shorter (Dec
-    28 … Jan 3). One date alone says nothing about how long ago it was."""
-    dates = []
-    for m in _DATE.finditer(question):
-        month, day = (m["month"], m["day"]) if m["month"] else (m["month2"], m["day2"])
-        try:  # a year without a Feb 29: "Feb 29" is not read
-            day_number = int(day[:2] if day[:2].isdigit() else day[:1])
-            day_of_year = datetime.date(2001, _month_number(month), day_number)
-        except ValueError:
-            continue
-        dates.append((day_of_year.timetuple().tm_yday, m))
-    if len({day for day, _ in dates}) < 2:
-        return []
-    dates.sort(key=lambda date: date[0])
-    # The shortest stretch of the year holding every date ends before the widest gap.
-    gaps = [(later[0] - earlier[0]) % 365 for earlier, later in itertools.pairwise([*dates, dates[0]])]
-    widest = max(range(len(gaps)), key=gaps.__getitem__)
-    (_, first), (_, last) = dates[(widest + 1) % len(dates)], dates[widest]
-    days = 365 - gaps[widest]
-    return [(min(first.start(), last.start()), Mention(slot.name, days * 24.0, f"{first[0]} … {last[0]}"))]
-
-
-def _month_number(name: str) -> int:
-    return ("jan feb mar apr may jun jul aug sep oct nov dec".split()).index(name[:3].casefold()) + 1
 
 
 def _counts(question: str, slot: Slot) -> list[tuple[int, Mention]]:
