@@ -648,7 +648,8 @@ def test_the_best_buy_address_question_gets_the_too_late_macro(seed_engine: Engi
     assert reply["blocks"][1:3] == [
         section(f"*Macro to send*\n```{MACRO}```"),
         context("Matched “Customer is requesting change to shipping address and the vendor is "
-                "best buy.” · confidence 100% (high) · applies when vendor is Best Buy"),
+                "best buy.” · confidence 100% (high) · applies when vendor is Best Buy; address "
+                "is the shipping address"),
     ]
 
 

@@ -129,7 +129,8 @@ def test_a_card_whose_condition_the_question_contradicts_is_shown_ruled_out(
 def test_an_answer_shows_what_its_card_applies_to(page: Page, live: Live) -> None:
     ask(page, BEST_BUY_QUESTION)
     card = page.locator("#conversation .card--answer").last
-    expect(card.locator(".applies-when")).to_have_text("Applies when: vendor is Best Buy")
+    expect(card.locator(".applies-when")).to_have_text(
+        "Applies when: vendor is Best Buy; address is the shipping address")
 
 
 def test_an_ambiguous_answer_shows_both_candidates(page: Page, live: Live) -> None:
