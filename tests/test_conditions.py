@@ -249,11 +249,13 @@ def test_same_day_and_after_read_as_time_that_has_passed() -> None:
         ("last Tuesday", 24.0, 312.0), ("since monday", 24.0, 168.0)]
 
 
+def elapsed(question: str) -> list[tuple[str, float | str, float | None]]:
+    """The time elapsed a question mentions: (as written, hours, at most hours)."""
+    return [(m.text, m.value, m.upper) for m in extract_mentions(question, load_slots(SHIPPED_SLOTS))
+            if m.slot == "elapsed"]
+
+
 def test_two_calendar_dates_read_as_the_time_between_them() -> None:
-    shipped = load_slots(SHIPPED_SLOTS)
-    def elapsed(question: str) -> list[tuple[str, float | str, float | None]]:
-        return [(m.text, m.value, m.upper) for m in extract_mentions(question, shipped)
-                if m.slot == "elapsed"]
     assert elapsed("I ordered a desk on March 2nd. It is now April 9th and nothing came") == [
         ("March 2nd … April 9th", 912.0, None)]
     # From the earliest date to the latest, in whatever order they are written.
@@ -270,10 +272,6 @@ def test_two_calendar_dates_read_as_the_time_between_them() -> None:
 
 
 def test_a_day_or_a_weekday_against_today_reads_as_the_time_since() -> None:
-    shipped = load_slots(SHIPPED_SLOTS)
-    def elapsed(question: str) -> list[tuple[str, float | str, float | None]]:
-        return [(m.text, m.value, m.upper) for m in extract_mentions(question, shipped)
-                if m.slot == "elapsed"]
     assert elapsed("last trk scan was on the 2nd, today's the 19th") == [
         ("on the 2nd … today's the 19th", 408.0, None)]
     # Into the month before, which had 28 to 31 days.
