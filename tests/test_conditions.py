@@ -134,7 +134,7 @@ def test_the_shipped_slots_cover_the_vendors_agents_name() -> None:
         "package_problem", "part_numbers", "plan", "purchase_order", "return_cause", "shipment",
         "shipping_speed", "stock", "tracking_numbers", "vendor", "vendor_answer"]
     assert len(shipped["vendor"].values) == 110
-    assert len(shipped["plan"].values) == 12
+    assert len(shipped["plan"].values) == 14
     said = "BB, amz, Lowes, Sams Club, macys, Kohls, homedepot, B&H Photo, hewlett-packard, officemax, WMT"
     assert [m.value for m in extract_mentions(said, shipped)] == [
         "Best Buy", "Amazon", "Lowe's", "Sam's Club", "Macy's", "Kohl's", "Home Depot", "B&H", "HP",
@@ -696,6 +696,18 @@ def test_the_seed_cards_about_a_vendors_answer_presume_the_po_reached_the_vendor
     ("everything on the PO went out except 1 sku", "shipment", "partly shipped"),
     ("cancel their mulberry protection plan", "plan", "Mulberry"),
     ("ordered 4 mos ago", "elapsed", 2880.0),
+    ("the item they flagged isn't OOS after all", "stock", "in stock"),
+    ("they don't have the sku in stock anymore", "stock", "out of stock"),
+    ("the vendor said no dice on the cancel", "vendor_answer", "refused"),
+    ("vendor already OK'd the cancellation", "vendor_answer", "confirmed"),
+    ("the vendor never confirmed the cancel", "vendor_answer", "pending"),
+    ("cx isn't missing the model number", "part_numbers", "with the serial, model or part number"),
+    ("the PO hasn't even gone out to them yet", "order_at_vendor", "not yet sent to the vendor"),
+    ("just the manufacturer's warranty", "plan", "a manufacturer's warranty"),
+    ("their credit card's purchase protection", "plan", "a credit card's protection"),
+    ("the screen inside came shattered", "package_problem", "damaged"),
+    ("ship SLA for non-rush shipping", "shipping_speed", "standard"),
+    ("orders headed to the UK", "shipping_speed", "international"),
 ])
 def test_states_the_probes_found_unread_are_read(question: str, slot: str, value: str | float) -> None:
     # Phrasings probes written from the cards found unread: the card for the opposite state had
