@@ -30,8 +30,9 @@ _ORDINAL = (r"the\s+(?P<day>[12]\d|3[01]|0?[1-9])(?:st|nd|rd|th)(?![\w/])"
 _DAY_TODAY = re.compile(rf"(?<!\w){_TODAY_IS}{_ORDINAL}", re.IGNORECASE)
 _DAY_BEFORE = re.compile(rf"(?<!\w){_EARLIER}{_ORDINAL}(?!\s+of\b)", re.IGNORECASE)
 _WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
-_WEEKDAY = (r"(?P<weekday>mon|tue|tues|wed|wednes|thu|thur|thurs|fri|sat|satur|sun)"
-            r"(?P<full>day)?\.?(?![\w/])")
+# A weekday's name, whole or shortened ("Wednesday", "Wed", "wednes").
+WEEKDAY_NAME = r"mon|tue|tues|wed|wednes|thu|thur|thurs|fri|sat|satur|sun"
+_WEEKDAY = rf"(?P<weekday>{WEEKDAY_NAME})(?P<full>day)?\.?(?![\w/])"
 _WEEKDAY_TODAY = re.compile(rf"(?<!\w){_TODAY_IS}{_WEEKDAY}", re.IGNORECASE)
 _WEEKDAY_BEFORE = re.compile(rf"(?<!\w){_EARLIER}{_WEEKDAY}", re.IGNORECASE)
 

@@ -16,7 +16,7 @@ from collections.abc import Callable
 from functools import lru_cache
 
 from app.knowledge.conditions import Mention, Slot
-from app.knowledge.dates import elapsed_spans
+from app.knowledge.dates import WEEKDAY_NAME, elapsed_spans
 from app.knowledge.quantities import COUNT_NUM, HOURS, NUM, UNIT, number, unit
 from app.knowledge.terms import find_values, words_pattern
 
@@ -33,8 +33,7 @@ _TODAY = re.compile(r"(?<!\w)(?:(?:earlier\s+)?today|this\s+(?:morning|afternoon
 SAME_DAY_HOURS = 23.0
 _YESTERDAY = re.compile(r"(?<!\w)(?:(?:the\s+)?day\s+before\s+)?yesterday(?!\w)", re.IGNORECASE)
 # "last Tuesday": one to 13 days ago; "since Monday": one to 7.
-_WEEKDAY = re.compile(r"(?<!\w)(?:(?P<last>last|this\s+past)|since)\s+"
-                      r"(?:mon|tue|tues|wed|wednes|thu|thur|thurs|fri|sat|satur|sun)(?:day)?(?!\w)",
+_WEEKDAY = re.compile(rf"(?<!\w)(?:(?P<last>last|this\s+past)|since)\s+(?:{WEEKDAY_NAME})(?:day)?(?!\w)",
                       re.IGNORECASE)
 _NEGATED = re.compile(r"\b(?:not|no|no\s+longer|never|(?:is|are|was|were|has|have|had|does|do|did)n[’']?t)"
                       r"\s+(?:\w+\s+)?$",

@@ -23,16 +23,15 @@ from app.knowledge.conditions import GAP, Slot, norm
 
 # A value that is also an ordinary word ("target", "extend") counts in any case right before
 # these: what a seller or a protection plan is named before.
-NAME_CONTEXT = (r"\s+(?:orders?|po|purchase|returns?|packages?|deliver(?:y|ies)|"
-                r"(?:protection\s+)?plans?|warrant(?:y|ies)|coverage)\b")
+_ORDER_WORDS = r"orders?|po|purchase|returns?|packages?|deliver(?:y|ies)"
+NAME_CONTEXT = rf"\s+(?:{_ORDER_WORDS}|(?:protection\s+)?plans?|warrant(?:y|ies)|coverage)\b"
 # A value that is also a product brand ("a Samsung TV") counts as the seller only before an order
 # word, a seller's doing or the end of a phrase ("a Samsung order", "Samsung says", "vendor:
 # Samsung."), or after a word that names the seller ("bought from Samsung", "vendor is Dell").
 _SELLER_AFTER = re.compile(
-    r"(?:['’]s)?(?:\.com)?(?:\s+(?:orders?|ordered|po|pos|purchases?|returns?|packages?|"
-    r"deliver(?:y|ies)|shipments?|vendor|store|site|website|account|support|warehouse|said|says|"
-    r"confirmed|replied|responded|shipped|cancell?ed|accepted|declined|refused|rejected)\b"
-    r"|\s*(?:[-–—,.;:?!)]|$))", re.IGNORECASE)
+    rf"(?:['’]s)?(?:\.com)?(?:\s+(?:{_ORDER_WORDS}|ordered|pos|purchases|shipments?|vendor|store|"
+    r"site|website|account|support|warehouse|said|says|confirmed|replied|responded|shipped|"
+    r"cancell?ed|accepted|declined|refused|rejected)\b|\s*(?:[-–—,.;:?!)]|$))", re.IGNORECASE)
 _SELLER_BEFORE = re.compile(r"\b(?:from|at|via|through|vendor|seller|retailer|supplier|merchant)"
                             r"(?:\s+(?:is|was|being))?[\s:=]+$", re.IGNORECASE)
 
