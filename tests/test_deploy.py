@@ -20,6 +20,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import click
 import httpx
 import pytest
 from click.testing import CliRunner
@@ -172,7 +173,8 @@ def test_the_units_commands_parse_with_the_cli(monkeypatch: pytest.MonkeyPatch) 
         assert shown.exit_code == 0, shown.output
         for option in (arg for arg in args if arg.startswith("--")):
             assert re.search(rf"^\s+{re.escape(option)}\b", shown.output, re.MULTILINE), option
-        command = main.commands[name]
+        command = main.get_command(click.Context(main), name)
+        assert command is not None, name
         parsed[name] = command.make_context(name, list(args), obj=None).params
     assert parsed == {"serve": {"host": "127.0.0.1", "port": 8000, "workers": None},
                       "reload": {"url": f"http://{APP_ADDRESS}", "token": None}}
@@ -185,7 +187,7 @@ def test_the_guides_commands_and_options_exist() -> None:
                        text)
     assert {name for name, _ in lines} == {"init", "lint", "build", "reload", "backup"}
     for name, rest in lines:
-        assert name in main.commands, name
+        assert name in main.list_commands(click.Context(main)), name
         shown = CliRunner().invoke(main, [name, "--help"])
         assert shown.exit_code == 0, shown.output
         for option in re.findall(r"(?<!\S)--[a-z][a-z-]*", rest):

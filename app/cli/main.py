@@ -2,32 +2,50 @@
 
 from __future__ import annotations
 
+import importlib
 import sys
 from pathlib import Path
 from typing import Any
 
 import click
 
-from app.cli.ask import ask
-from app.cli.backup import backup_command
 from app.cli.context import Context, load_local_model
-from app.cli.eval import eval_command
-from app.cli.knowledge import build, import_command, init_command, lint_command
-from app.cli.review import review
-from app.cli.serve import reload_command, serve
-from app.cli.stats import stats_command
-from app.cli.workbench import (
-    entry_group,
-    history_command,
-    preview_command,
-    revert_command,
-)
 from app.config import Settings
 from app.embedding.embedder import offline_environment
 from app.errors import PlaybookError
 
+# Each command's module is imported when that command runs (or `--help` lists them), so
+# `playbook ask` or `playbook serve` does not first import every other command's libraries.
+COMMANDS = {
+    "ask": "app.cli.ask:ask",
+    "backup": "app.cli.backup:backup_command",
+    "build": "app.cli.knowledge:build",
+    "entry": "app.cli.workbench:entry_group",
+    "eval": "app.cli.eval:eval_command",
+    "history": "app.cli.workbench:history_command",
+    "import": "app.cli.knowledge:import_command",
+    "init": "app.cli.knowledge:init_command",
+    "lint": "app.cli.knowledge:lint_command",
+    "preview": "app.cli.workbench:preview_command",
+    "reload": "app.cli.serve:reload_command",
+    "review": "app.cli.review:review",
+    "revert": "app.cli.workbench:revert_command",
+    "serve": "app.cli.serve:serve",
+    "stats": "app.cli.stats:stats_command",
+}
+
 
 class PlaybookGroup(click.Group):
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted(COMMANDS)
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        if cmd_name not in COMMANDS:
+            return None
+        module, _, name = COMMANDS[cmd_name].partition(":")
+        command: click.Command = getattr(importlib.import_module(module), name)
+        return command
+
     def invoke(self, ctx: click.Context) -> Any:
         try:
             return super().invoke(ctx)
@@ -55,8 +73,3 @@ def main(ctx: click.Context, knowledge_dir: Path | None, index_dir: Path | None)
     make_embedder = ctx.obj if callable(ctx.obj) else load_local_model
     ctx.obj = Context(Settings.load(**overrides), make_embedder)
 
-
-for command in (init_command, import_command, build, lint_command, reload_command, ask, serve,
-                eval_command, review, stats_command, backup_command, entry_group, preview_command,
-                history_command, revert_command):
-    main.add_command(command)
