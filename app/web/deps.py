@@ -7,7 +7,7 @@ in its thread pool, a thread hop per dependency per request."""
 from __future__ import annotations
 
 import hmac
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 from urllib.parse import unquote_to_bytes
 
 from fastapi import Depends, Header, HTTPException, Request
@@ -15,8 +15,10 @@ from fastapi import Path as PathParam
 
 from app.config import Settings
 from app.engine.engine import Engine
-from app.store.feedback import FeedbackStore
 from app.web import admin_session
+
+if TYPE_CHECKING:
+    from app.store.feedback import FeedbackStore
 
 ADMIN_DISABLED = "admin actions are disabled: set PLAYBOOK_ADMIN_TOKEN or PLAYBOOK_ADMINS"
 # The largest integer every JSON client (and float comparison) holds exactly; it keeps ids far
@@ -78,6 +80,8 @@ async def require_admin(request: Request,
 
 EngineDep = Annotated[Engine, Depends(get_engine)]
 SettingsDep = Annotated[Settings, Depends(get_settings)]
-StoreDep = Annotated[FeedbackStore, Depends(get_store)]
+# A name, not the class: the ask route's modules import this one, and the database layer is
+# wired after serving starts (app.web.app). FastAPI needs only the Depends.
+StoreDep = Annotated["FeedbackStore", Depends(get_store)]
 AdminDep = Annotated[str, Depends(require_admin)]
 QueryId = Annotated[int, PathParam(ge=1, le=MAX_QUERY_ID)]

@@ -4,6 +4,8 @@ start-up that `playbook serve` shares with it."""
 from __future__ import annotations
 
 import gc
+import logging
+import os
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import TYPE_CHECKING
@@ -33,12 +35,21 @@ def _open_engine(settings: Settings) -> Engine:
 
 def start_app(settings: Settings, open_engine: Callable[[], Engine]) -> FastAPI:
     """`create_app(settings, open_engine())`, importing the web stack (fastapi and the rest)
-    only now, with the garbage collector paused (see `_collector_paused`)."""
+    only now, with the garbage collector paused (see `_collector_paused`). The app serves
+    questions as soon as it starts, and wires the rest meanwhile (see app.web.app)."""
     with _collector_paused():
         engine = open_engine()
         from app.web.app import create_app
 
-        return create_app(settings, engine)
+        return create_app(settings, engine, early=True, on_failure=_exit_failed_start)
+
+
+def _exit_failed_start(error: BaseException) -> None:
+    """The rest of the app could not be wired (the error is logged): end the process as a
+    start that failed before serving would have. Abrupt, so it works in any worker process;
+    at most the first second's requests are cut off."""
+    logging.shutdown()
+    os._exit(getattr(error, "exit_code", 1))
 
 
 @contextmanager
