@@ -96,6 +96,9 @@ class Answer:
     ambiguous: bool
     alternatives: tuple[Match, ...] = field(default=())
     ruled_out: tuple[RuledOut, ...] = field(default=())
+    # The line of out_of_scope.txt the question is nearer to than to any card, when that is
+    # why it was not answered.
+    out_of_scope: str | None = None
 
     @property
     def confidence(self) -> float:

@@ -35,7 +35,7 @@ CANCEL_ANSWER = {
     "band": "high",
     "ambiguous": False,
     "applies_when": [],
-    "ruled_out": [],
+    "ruled_out": [], "out_of_scope": None,
     "alternatives": [
         {"entry_id": "change-address",
          "source_question": "Customer wants to change the shipping address",
@@ -163,7 +163,7 @@ def test_chat_ask_no_match_is_its_own_state(client: TestClient) -> None:
         "question": "what is the weather tomorrow", "matched": False, "answer": None,
         "macro": None, "source_question": None, "entry_id": None, "tags": [],
         "confidence": 0.4563, "band": "low", "ambiguous": False, "applies_when": [],
-        "ruled_out": [],
+        "ruled_out": [], "out_of_scope": "what is the weather tomorrow",
         "alternatives": [{"entry_id": "shipping-sla",
                           "source_question": "What is our SLA for shipping most orders",
                           "answer": "3-5 business days", "macro": None, "confidence": 0.4563,

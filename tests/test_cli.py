@@ -43,6 +43,7 @@ def test_ask_prints_a_readable_answer(run) -> None:  # type: ignore[no-untyped-d
 def test_ask_without_a_confident_match_says_so(run) -> None:  # type: ignore[no-untyped-def]
     result = run("ask", "tell me a joke about cats", "--top-k", "2")
     assert result.output == (
+        "Not in the playbook: nearest to “tell me a joke” (out_of_scope.txt).\n"
         "No confident match (best guess 14%). Closest entries:\n"
         "  - Customer wants to change the shipping address  [change-address] 14%\n"
         "  - Customer wants to cancel an order  [cancel-order] 0%\n"
@@ -63,7 +64,7 @@ def test_ask_json_has_the_api_shape(run) -> None:  # type: ignore[no-untyped-def
         "ambiguous": False,
         "applies_when": [],
         "alternatives": [],
-        "ruled_out": [],
+        "ruled_out": [], "out_of_scope": None,
     }
 
 

@@ -86,7 +86,8 @@ def test_a_minibatch_fit_is_deterministic(monkeypatch: pytest.MonkeyPatch) -> No
 def test_head_is_saved_with_a_checksum_and_loaded(tmp_path: Path) -> None:
     built = build_index(KB, FakeEmbedder(), tmp_path, head_weight=0.1)
     assert (built.manifest.head, built.manifest.head_weight) == ("fitted", 0.1)
-    assert sorted(built.manifest.files) == ["head.npz", "rows.jsonl", "vectors.faiss"]
+    assert sorted(built.manifest.files) == [
+        "head.npz", "out_of_scope.npy", "rows.jsonl", "vectors.faiss"]
     loaded = load_index(tmp_path)
     assert loaded.manifest == built.manifest
     assert loaded.head is not None and built.head is not None
@@ -110,7 +111,7 @@ def test_a_damaged_head_is_refused(tmp_path: Path) -> None:
 def test_off_builds_keep_the_old_layout(tmp_path: Path) -> None:
     built = build_index(KB, FakeEmbedder(), tmp_path)
     assert (built.manifest.head, built.manifest.head_weight, built.head) == ("off", 0.0, None)
-    assert sorted(built.manifest.files) == ["rows.jsonl", "vectors.faiss"]
+    assert sorted(built.manifest.files) == ["out_of_scope.npy", "rows.jsonl", "vectors.faiss"]
     assert not (built.path / HEAD_FILE).exists()
     assert load_index(tmp_path).head is None
 

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -35,7 +36,7 @@ def test_round_trip_keeps_manifest_rows_and_vectors(tiny_settings: Settings) -> 
         "knowledge_hash": kb.content_hash(),
         "index_type": "flat",
     }
-    assert sorted(manifest["files"]) == ["rows.jsonl", "vectors.faiss"]
+    assert sorted(manifest["files"]) == ["out_of_scope.npy", "rows.jsonl", "vectors.faiss"]
     assert [(r.entry_id, r.kind, r.text) for r in loaded.rows[:3]] == [
         ("change-address", "question", "Customer wants to change the shipping address"),
         ("change-address", "alternate", "cx (customer) wants a different delivery address"),
@@ -235,3 +236,23 @@ def test_a_missing_vectors_file_is_rebuilt_not_served(tiny_settings: Settings) -
     assert (report.action, report.reason) == (
         "built", f"index file {broken.path / 'vectors.faiss'} is missing or corrupt "
                  "(checksum mismatch)")
+
+
+def test_the_out_of_scope_questions_vectors_are_kept_checked_and_required(
+        tiny_settings: Settings) -> None:
+    kb = load_knowledge(tiny_settings.knowledge_dir)
+    built = build_index(kb, FakeEmbedder(), tiny_settings.index_dir)
+    loaded = load_index(tiny_settings.index_dir)
+    assert loaded.out_of_scope is not None and built.out_of_scope is not None
+    assert loaded.out_of_scope.tolist() == FakeEmbedder().encode(list(kb.out_of_scope)).tolist()
+    assert len(kb.out_of_scope) == 3
+    earlier = replace(loaded, out_of_scope=None)  # as an earlier version built it
+    assert staleness(earlier, kb, "fake-bag-of-words@1#fake") == (
+        "the index holds no vectors of the out-of-scope questions (an earlier version's)")
+    assert staleness(earlier, replace(kb, out_of_scope=()), "fake-bag-of-words@1#fake") == (
+        "the knowledge changed since the index was built")
+    damaged = loaded.path / "out_of_scope.npy"
+    damaged.write_bytes(damaged.read_bytes()[:-4] + b"\xff\xff\xff\xff")
+    with pytest.raises(IndexInvalid) as raised:
+        load_index(tiny_settings.index_dir)
+    assert str(raised.value) == f"index file {damaged} is missing or corrupt (checksum mismatch)"

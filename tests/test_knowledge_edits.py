@@ -12,6 +12,7 @@ import pytest
 from app.config import Settings
 from app.engine.engine import Engine
 from app.errors import AlternateConflict
+from app.knowledge.editing import with_out_of_scope
 from app.knowledge.playbook import load_knowledge
 from tests.fakes import FakeEmbedder
 
@@ -89,3 +90,13 @@ def test_an_edit_to_a_playbook_without_a_block_list_rewrites_it_whole(
     engine.load()
     engine.add_alternate("shipping-sla", "shipping sla days please", force=True)
     assert engine.entry("shipping-sla").alternates == ("shipping sla days please",)
+
+
+def test_out_of_scope_lines_are_appended_once_keeping_the_file() -> None:
+    text = "# questions the playbook does not answer\nwhat is the weather tomorrow"
+    assert with_out_of_scope(text, ["tell me a joke", "What is the  weather tomorrow",
+                                    "tell me a joke"]) == (
+        "# questions the playbook does not answer\nwhat is the weather tomorrow\n"
+        "tell me a joke\n")
+    assert with_out_of_scope("", ["tell me a joke"]) == "tell me a joke\n"
+    assert with_out_of_scope("tell me a joke\n", ["Tell me a joke"]) == "tell me a joke\n"

@@ -9,6 +9,7 @@ from app.index.build import build_index
 from app.knowledge.playbook import KnowledgeBase
 from app.ranking.answers import to_answer, to_matches
 from app.ranking.calibration import Calibration
+from app.ranking.out_of_scope import MARGIN, NEAR, Nearest
 from app.ranking.ranker import Ranker, Scored
 from app.records import Entry, confidence_band
 from tests.fakes import FakeEmbedder
@@ -115,3 +116,24 @@ def test_wider_search_when_one_entry_crowds_out_the_rest(
     ranker = Ranker(index, (crowd, *others))
     ranked = ranker.rank(fake_embedder.encode(["cancel the order"])[0], limit=3)
     assert [r.entry.id for r in ranked] == ["cancel", "sla", "addr"]
+
+
+def test_a_question_nearer_an_out_of_scope_line_than_any_card_is_refused_naming_it() -> None:
+    ranked = [Scored(A, 0.95, "t", cosine=0.80), Scored(B, 0.5, "t", cosine=0.5)]
+    plain = to_answer("q", ranked, CALIBRATION, 2)
+    assert plain.matched and plain.best is not None and plain.best.confidence > 0.99
+    refused = to_answer("q", ranked, CALIBRATION, 2,
+                        out_of_scope=Nearest("what is the weather", 0.83))
+    assert (refused.matched, refused.best, refused.out_of_scope) == (
+        False, None, "what is the weather")
+    # The cards stay suggestions, below the threshold (0.5).
+    assert [(m.entry, m.confidence) for m in refused.alternatives] == [
+        (A, 0.49), (B, plain.alternatives[0].confidence)]
+    # The line must be MARGIN nearer than the nearest card's text (its cosine, not its score).
+    answered = to_answer("q", ranked, CALIBRATION, 2,
+                         out_of_scope=Nearest("what is the weather", 0.8 + MARGIN - 0.001))
+    assert answered == plain
+    # A line far from the question is not what it asked, however far the cards are.
+    far = [Scored(A, 0.95, "t", cosine=0.30), Scored(B, 0.5, "t", cosine=0.2)]
+    assert to_answer("q", far, CALIBRATION, 2, out_of_scope=Nearest("x", NEAR - 0.01)) == (
+        to_answer("q", far, CALIBRATION, 2))

@@ -500,6 +500,42 @@ def test_the_api_dismisses_a_cluster(client: TestClient, tiny_engine: Engine) ->
     assert store.query(4).review_status == "open"
 
 
+def test_the_api_marks_a_cluster_out_of_scope_and_it_is_refused_from_then_on(
+        client: TestClient, tiny_engine: Engine) -> None:
+    store = app_store(client)
+    for question in ("gift wrap this order", "is there a student discount",
+                     "gift wrap this order", "cancel my order please"):
+        store.log_query(tiny_engine.ask(question), "web")
+    before = client.post("/api/ask", json={"question": "gift wrap this order"}).json()
+    assert (before["entry_id"], before["out_of_scope"]) == ("cancel-order", None)
+    refused = client.post("/api/review/out-of-scope", headers=ADMIN,
+                          json={"query_ids": [4, 2]})
+    assert (refused.status_code, refused.json()) == (409, {"detail": (
+        "nothing marked out of scope: 'cancel my order please' is a phrasing of "
+        "'cancel-order'")})
+    close = client.post("/api/review/out-of-scope", headers=ADMIN, json={"query_ids": [3, 2]})
+    assert (close.status_code, close.json()) == (409, {"detail": (
+        "nothing marked out of scope: 'gift wrap this order' sits close to 'cancel-order' "
+        "(0.50). As out of scope it would refuse questions meant for that card; if the card "
+        "does not apply to it (another vendor, another time), its conditions refuse it already. "
+        "Leave it out, or mark it anyway (force)")})
+    assert [store.query(i).review_status for i in (1, 2, 3, 4)] == ["open"] * 4
+
+    marked = client.post("/api/review/out-of-scope", headers=ADMIN,
+                         json={"query_ids": [3, 2], "force": True})
+    assert (marked.status_code, marked.json()) == (200, {
+        "lines": ["gift wrap this order", "is there a student discount"], "resolved": [1, 2, 3],
+        "index": {"action": "built", "entries": 3, "vectors": 9}})
+    oos = tiny_engine.settings.knowledge_dir / "out_of_scope.txt"
+    assert oos.read_text(encoding="utf-8").endswith(
+        "reset my laptop password\ngift wrap this order\nis there a student discount\n")
+    assert [store.query(i).review_status for i in (1, 2, 3, 4)] == [
+        "dismissed", "dismissed", "dismissed", "open"]
+    after = client.post("/api/ask", json={"question": "gift wrap this order"}).json()
+    assert (after["matched"], after["out_of_scope"]) == (False, "gift wrap this order")
+    assert client.post("/api/review/out-of-scope", json={"query_ids": [4]}).status_code == 401
+
+
 def test_a_new_entry_link_carries_the_representative() -> None:
     # What the page links to (review.js: "/workbench?from=" + encodeURIComponent(question)).
     assert "/workbench?from=" + quote("where's my #1 package & co?", safe="") == (
@@ -589,7 +625,7 @@ def test_cli_lists_the_clusters_with_what_the_playbook_answers_now(cli_queue: En
         "  #6  What is the weather tomorrow please  x2  [no match, best guess 30%; now no match]\n"
         "      #6  What is the weather tomorrow please  x1\n"
         "      #1  what is the weather tomorrow  x1\n"
-        "  #9  reset my laptop password  x1  [no match, best guess 10%; now cancel-order 77%]\n"
+        "  #9  reset my laptop password  x1  [no match, best guess 10%; now no match]\n"
         "Low confidence (4)\n"
         "  #4  stop the order now  x3  [answered cancel-order 60% (medium); now cancel-order 100%]\n"
         "      #4  stop the order now  x2\n"
@@ -604,7 +640,7 @@ def test_cli_lists_the_clusters_with_what_the_playbook_answers_now(cli_queue: En
                                      c["now_entry_id"]) for c in g["clusters"]])
             for g in body["groups"]] == [
         ("thumbs_down", 2, [(12, 2, [12, 11], "cancel-order")]),
-        ("no_match", 6, [(10, 3, [10, 8], None), (6, 2, [6, 1], None), (9, 1, [9], "cancel-order")]),
+        ("no_match", 6, [(10, 3, [10, 8], None), (6, 2, [6, 1], None), (9, 1, [9], None)]),
         ("low_confidence", 4, [(4, 3, [4, 5], "cancel-order"), (7, 1, [7], "cancel-order")]),
     ]
 
@@ -635,6 +671,17 @@ def test_cli_adds_and_dismisses_a_cluster(cli_queue: Engine) -> None:
         "  #1  what is the weather tomorrow  x1  [no match, best guess 31%]\n"
         "Low confidence (1)\n"
         "  #7  please stop the order  x1  [answered cancel-order 58% (medium)]\n")
+
+
+def test_cli_marks_questions_out_of_scope(cli_queue: Engine) -> None:
+    runner = CliRunner()
+    model = {"obj": lambda settings: cli_queue.embedder}
+    marked = runner.invoke(main, ["review", "out-of-scope", "10", "8"], **model)
+    assert (marked.exit_code, marked.output) == (0, (
+        "marked 2 question(s) out of scope: 'tell me a joke', 'tell me a funny joke'; index "
+        "built: 3 entries, 9 vectors (resolved 3 question(s))\n"))
+    asked = runner.invoke(main, ["ask", "tell me a funny joke", "--json"], **model)
+    assert json.loads(asked.output)["out_of_scope"] == "tell me a funny joke"
 
 
 def test_queued_questions_are_encoded_once_across_looks() -> None:

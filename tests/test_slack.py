@@ -25,7 +25,12 @@ from app.engine.engine import Engine
 from app.records import Answer, Entry, Match
 from app.store.feedback import Feedback
 from app.web.app import create_app
-from app.web.slack.blocks import answer_message, question_from_slack, split_public_keyword
+from app.web.slack.blocks import (
+    answer_message,
+    no_match_message,
+    question_from_slack,
+    split_public_keyword,
+)
 from app.web.slack.dedupe import EventDeduper
 from app.web.slack.routes import allowed_response_url
 
@@ -757,3 +762,15 @@ def test_a_replayed_press_is_handled_once_and_foreign_payloads_are_refused(
     assert client.post("/slack/interactions", content=outside,
                        headers=form_headers(outside)).status_code == 200
     assert len(receiver.requests) == 1  # nothing sent outside Slack
+
+
+def test_a_question_the_playbook_marks_out_of_scope_is_named_as_such() -> None:
+    answer = Answer("is the <b>office</b> open", False, None, False,
+                    out_of_scope="is the <b>office</b> open today")
+    assert no_match_message(answer)["blocks"] == [
+        section("*No confident match* in the playbook for “is the &lt;b&gt;office&lt;/b&gt; "
+                "open”."),
+        section("*Not in the playbook*: it is nearest to “is the &lt;b&gt;office&lt;/b&gt; open "
+                "today”, a question the playbook marks as one it does not answer."),
+        section("Nothing in the playbook comes close."),
+    ]

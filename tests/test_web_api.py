@@ -53,7 +53,7 @@ def test_ask_returns_the_matched_entry_and_alternatives(client: TestClient) -> N
         "ambiguous": False,
         "applies_when": [],
         "alternatives": [{**CANCEL, "confidence": 0.0}],
-        "ruled_out": [],
+        "ruled_out": [], "out_of_scope": None,
     }
 
 
@@ -71,7 +71,7 @@ def test_no_confident_match_has_nulls_and_suggestions(client: TestClient) -> Non
         "ambiguous": False,
         "applies_when": [],
         "alternatives": [{**ADDRESS, "confidence": 0.137}, {**CANCEL, "confidence": 0.0001}],
-        "ruled_out": [],
+        "ruled_out": [], "out_of_scope": "tell me a joke",
     }
 
 

@@ -27,6 +27,9 @@ def render_answer(answer: Answer) -> str:
         if answer.alternatives:
             lines.append("Also close:")
     else:
+        if answer.out_of_scope is not None:
+            lines.append(f"Not in the playbook: nearest to “{answer.out_of_scope}” "
+                         "(out_of_scope.txt).")
         lines.append(f"No confident match (best guess {answer.confidence:.0%}). Closest entries:")
     for match in answer.alternatives:
         lines.append(f"  - {match.entry.question}  [{match.entry.id}] {match.confidence:.0%}")

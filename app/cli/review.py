@@ -155,3 +155,21 @@ def dismiss_command(context: Context, query_ids: tuple[int, ...]) -> None:
     the playbook."""
     resolved = batch.dismiss_all(FeedbackStore.from_settings(context.settings), query_ids)
     click.echo(f"dismissed {len(resolved)} question(s)")
+
+
+@review.command("out-of-scope")
+@click.argument("query_ids", type=int, nargs=-1, required=True)
+@click.option("--force", is_flag=True,
+              help="Mark them even though some sit close to a card's text.")
+@click.pass_obj
+def out_of_scope_command(context: Context, query_ids: tuple[int, ...], force: bool) -> None:
+    """Mark the questions QUERY_IDS as ones the playbook does not answer: they are written into
+    out_of_scope.txt and refused from then on, and taken off the queue."""
+    engine, _ = engine_with_history(context)
+    outcome = batch.mark_out_of_scope(FeedbackStore.from_settings(context.settings), engine,
+                                      query_ids, force, who())
+    report = outcome.report
+    click.echo(f"marked {len(outcome.lines)} question(s) out of scope: "
+               + ", ".join(repr(line) for line in outcome.lines)
+               + f"; index {report.action}: {report.entries} entries, {report.vectors} vectors "
+               f"(resolved {len(outcome.resolved)} question(s))")

@@ -39,10 +39,11 @@ from app.index.format import (
 from app.knowledge.editing import knowledge_lock, with_alternates
 from app.knowledge.glossary import Glossary
 from app.knowledge.mentions import extract_mentions
-from app.knowledge.playbook import KnowledgeBase, load_knowledge, read_text
+from app.knowledge.playbook import OUT_OF_SCOPE_FILE, KnowledgeBase, load_knowledge, read_text
 from app.knowledge.spelling import Speller
 from app.knowledge.text import question_key
 from app.ranking.answers import to_answer, to_matches
+from app.ranking.out_of_scope import OutOfScope
 from app.ranking.ranker import Ranker
 from app.ranking.specificity import Specificity
 from app.records import HIGH_CONFIDENCE, Answer, Entry, Match
@@ -65,6 +66,7 @@ class _State:
     glossary: Glossary
     speller: Speller
     specificity: Specificity
+    out_of_scope: OutOfScope
     entries_by_id: dict[str, Entry]
 
 
@@ -181,6 +183,7 @@ class Engine:
                             (*knowledge.glossary, *slot_terms)),
             specificity=Specificity(knowledge.entries, (glossary.expand(e.question)
                                                        for e in knowledge.entries)),
+            out_of_scope=OutOfScope(knowledge.out_of_scope, index.out_of_scope),
             entries_by_id={e.id: e for e in knowledge.entries},
         )
         # Knowledge as read before loading (an edit made meanwhile triggers another reload),
@@ -205,19 +208,36 @@ class Engine:
         with every other process, on the file as it is now), then rebuild and swap. With
         `base_hash`, refuse (KnowledgeChanged) if the knowledge is no longer what the editor
         started from. `edit` validates; nothing is written if it raises, or changes nothing."""
-        folder = self.settings.knowledge_dir
-        with self._reloading(), knowledge_lock(folder if folder.is_dir() else folder.parent):
-            knowledge = load_knowledge(folder)
+        def playbook(knowledge: KnowledgeBase) -> Path:
             if knowledge.path is None or knowledge.path.suffix not in (".yaml", ".yml"):
                 raise KnowledgeError(str(knowledge.path), None,
                                      "only a playbook.yaml can be edited here")
+            return knowledge.path
+
+        return self._rewrite(playbook, edit, change, base_hash)
+
+    def publish_out_of_scope(self, edit: Callable[[str, KnowledgeBase], str],
+                             change: Change | None) -> LoadReport:
+        """Rewrite out_of_scope.txt (made if missing) as `publish` does playbook.yaml."""
+        return self._rewrite(lambda _: self._home() / OUT_OF_SCOPE_FILE, edit, change)
+
+    def _rewrite(self, file_of: Callable[[KnowledgeBase], Path],
+                 edit: Callable[[str, KnowledgeBase], str], change: Change | None,
+                 base_hash: str | None = None) -> LoadReport:
+        with self._reloading(), knowledge_lock(self._home()):
+            knowledge = load_knowledge(self.settings.knowledge_dir)
+            path = file_of(knowledge)
             if base_hash is not None and knowledge.content_hash() != base_hash:
                 raise KnowledgeChanged()
-            text = read_text(knowledge.path)
+            text = read_text(path) if path.exists() else ""
             edited = edit(text, knowledge)
             if edited != text:
-                write_atomic(knowledge.path, edited)
+                write_atomic(path, edited)
             return self._load(force_rebuild=False, show_progress=False, change=change)
+
+    def _home(self) -> Path:
+        folder = self.settings.knowledge_dir
+        return folder if folder.is_dir() else folder.parent
 
     def add_alternate(self, entry_id: str, phrasing: str, force: bool = False,
                       change: Change | None = None) -> LoadReport:
@@ -264,6 +284,12 @@ class Engine:
         rival, closest = max(((e, s) for e, s in nearest.items() if e != entry_id),
                              key=lambda item: item[1], default=(None, -1.0))
         return (rival, closest, own) if rival is not None and closest > own else None
+
+    def nearest_card(self, text: str) -> tuple[str, float] | None:
+        """The entry whose indexed texts sit closest to `text`, with the cosine."""
+        state = self._current()
+        nearest = state.ranker.nearest_texts(self._encode(state, text))
+        return max(nearest.items(), key=lambda item: item[1], default=None)
 
     def _knowledge_files(self) -> list[Path]:
         location = self.settings.knowledge_dir
@@ -332,7 +358,8 @@ class Engine:
             # alternatives shown: how many a caller wants to see must not change the answer.
             depth = max(alternatives, DECISION_DEPTH) + 1
             return [to_answer(text, state.ranker.rank(vector, depth, tags), calibration,
-                              alternatives, mentions, candidates)
+                              alternatives, mentions, candidates,
+                              state.out_of_scope.nearest(vector))
                     for vector in vectors]
 
         whole_text, *parts = windows(corrected)

@@ -136,4 +136,4 @@ def build_index(
         head_weight=head_weight,
         head=head_status,
     )
-    return save_build(index_dir, manifest, rows, vector_index, head)
+    return save_build(index_dir, manifest, rows, vector_index, head, negatives)

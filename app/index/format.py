@@ -3,7 +3,8 @@
 Layout of an index folder:
     CURRENT                 name of the build in use (replaced atomically)
     builds/<build-id>/      vectors.faiss, rows.jsonl, manifest.json (+ head.npz when the
-                            intent head is on and fitted)
+                            intent head is on and fitted, + out_of_scope.npy when the
+                            knowledge has out-of-scope questions: their vectors, in order)
     embedding-cache.sqlite3 text -> vector cache shared by builds
 
 A build is written to its own new folder and only then made current, so a crash or a kill
@@ -44,6 +45,7 @@ BUILDS_DIR = "builds"
 CACHE_FILE = "embedding-cache.sqlite3"
 FILES = ("vectors.faiss", "rows.jsonl")
 HEAD_FILE = "head.npz"
+OUT_OF_SCOPE_FILE = "out_of_scope.npy"
 KEEP_BUILDS = 2
 # Queries are searched one at a time. A second OpenMP thread only adds synchronisation: at 11k
 # vectors a k=256 flat search took 58 ms instead of 1.9 ms when the other core was busy.
@@ -127,6 +129,7 @@ class LoadedIndex:
     vectors: Any  # a faiss.Index; inner product on unit vectors = cosine similarity
     path: Path
     head: IntentHead | None = None
+    out_of_scope: npt.NDArray[np.float32] | None = None  # a unit vector per out-of-scope line
 
 
 def embedding_space(embedder: Embedder) -> str:
@@ -142,7 +145,8 @@ def new_build_id() -> str:
 
 
 def save_build(index_dir: Path, manifest: Manifest, rows: list[Row], vectors: Any,
-               head: IntentHead | None) -> LoadedIndex:
+               head: IntentHead | None,
+               out_of_scope: npt.NDArray[np.float32] | None = None) -> LoadedIndex:
     """Write a build to a staging folder, checksum and fsync it, move it into place, then make it
     current. `manifest.files` is filled in here."""
     builds = index_dir / BUILDS_DIR
@@ -156,7 +160,12 @@ def save_build(index_dir: Path, manifest: Manifest, rows: list[Row], vectors: An
         files: tuple[str, ...] = FILES
         if head is not None:
             head.save(staging / HEAD_FILE)
-            files = (*FILES, HEAD_FILE)
+            files = (*files, HEAD_FILE)
+        if out_of_scope is not None and len(out_of_scope):
+            np.save(staging / OUT_OF_SCOPE_FILE, out_of_scope, allow_pickle=False)
+            files = (*files, OUT_OF_SCOPE_FILE)
+        else:
+            out_of_scope = None
         manifest = Manifest(**{**manifest.__dict__,
                                "files": {name: sha256_of(staging / name) for name in files}})
         (staging / "manifest.json").write_text(manifest.to_json(), encoding="utf-8")
@@ -169,7 +178,8 @@ def save_build(index_dir: Path, manifest: Manifest, rows: list[Row], vectors: An
         raise
     write_atomic(index_dir / CURRENT_FILE, manifest.build_id + "\n")
     _remove_old_builds(builds, keep=manifest.build_id)
-    return LoadedIndex(manifest, tuple(rows), vectors, builds / manifest.build_id, head)
+    return LoadedIndex(manifest, tuple(rows), vectors, builds / manifest.build_id, head,
+                       out_of_scope)
 
 
 def _remove_old_builds(builds: Path, keep: str) -> None:
@@ -204,7 +214,9 @@ def load_index(index_dir: Path) -> LoadedIndex:
     if manifest.format != FORMAT_VERSION:
         raise IndexInvalid(f"index format {manifest.format}, this version reads {FORMAT_VERSION}")
     has_head = manifest.head == "fitted"
-    for name in (*FILES, HEAD_FILE) if has_head else FILES:
+    has_out_of_scope = OUT_OF_SCOPE_FILE in manifest.files
+    for name in (*FILES, *([HEAD_FILE] if has_head else []),
+                 *([OUT_OF_SCOPE_FILE] if has_out_of_scope else [])):
         file = path / name
         if not file.exists() or sha256_of(file) != manifest.files.get(name):
             raise IndexInvalid(f"index file {file} is missing or corrupt (checksum mismatch)")
@@ -219,7 +231,16 @@ def load_index(index_dir: Path) -> LoadedIndex:
         raise IndexInvalid(f"index build {build_id} has an intent head of shape "
                            f"{head.weights.shape}, manifest says "
                            f"{(manifest.dimension, manifest.entry_count)}")
-    return LoadedIndex(manifest, rows, vectors, path, head)
+    out_of_scope = _out_of_scope(path, manifest) if has_out_of_scope else None
+    return LoadedIndex(manifest, rows, vectors, path, head, out_of_scope)
+
+
+def _out_of_scope(path: Path, manifest: Manifest) -> npt.NDArray[np.float32]:
+    vectors: npt.NDArray[np.float32] = np.load(path / OUT_OF_SCOPE_FILE, allow_pickle=False)
+    if vectors.ndim != 2 or vectors.shape[1] != manifest.dimension:
+        raise IndexInvalid(f"index build {manifest.build_id} has out-of-scope vectors of shape "
+                           f"{vectors.shape}, manifest says dimension {manifest.dimension}")
+    return vectors
 
 
 def staleness(
@@ -232,6 +253,8 @@ def staleness(
         return "the knowledge changed since the index was built"
     if index.manifest.space != space:
         return f"the index was built with {index.manifest.space}, the engine uses {space}"
+    if kb.out_of_scope and index.out_of_scope is None:
+        return "the index holds no vectors of the out-of-scope questions (an earlier version's)"
     if index.manifest.head_weight != head_weight:
         return (f"the index was calibrated with head weight {index.manifest.head_weight}, "
                 f"the engine uses {head_weight}")

@@ -21,6 +21,7 @@ from app.knowledge.playbook import (
     dump_playbook_yaml,
     parse_playbook_yaml,
 )
+from app.knowledge.text import question_key
 
 LOCK_FILE = ".playbook.lock"
 
@@ -99,3 +100,14 @@ def with_alternates(text: str, path: Path, slots: dict[str, Slot], entry_id: str
 
 def _entries(kb: KnowledgeBase) -> list[tuple[str, tuple[str, ...]]]:
     return [(e.id, (e.question, e.answer, str(e.macro), *e.alternates)) for e in kb.entries]
+
+
+def with_out_of_scope(text: str, questions: Sequence[str]) -> str:
+    """out_of_scope.txt's text with the questions as new lines (those it has are skipped)."""
+    known = {question_key(line) for line in text.splitlines()}
+    new = [q for q in dict.fromkeys(questions) if question_key(q) not in known]
+    if not new:
+        return text
+    return text + ("\n" if text and not text.endswith("\n") else "") + "".join(
+        f"{q}\n" for q in new)
+

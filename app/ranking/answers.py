@@ -7,6 +7,7 @@ from dataclasses import replace
 
 from app.knowledge.conditions import Mention, contradictions, met
 from app.ranking.calibration import Calibration
+from app.ranking.out_of_scope import Nearest
 from app.ranking.ranker import Scored
 from app.records import HIGH_CONFIDENCE, Answer, Match, RuledOut
 
@@ -36,7 +37,7 @@ def to_matches(ranked: Sequence[Scored], calibration: Calibration) -> list[Match
 
 def to_answer(
     question: str, ranked: Sequence[Scored], calibration: Calibration, alternatives: int,
-    mentions: tuple[Mention, ...] = (), candidates: int = 0,
+    mentions: tuple[Mention, ...] = (), candidates: int = 0, out_of_scope: Nearest | None = None,
 ) -> Answer:
     """The best entry that applies, if it is confident enough.
 
@@ -50,7 +51,11 @@ def to_answer(
     (the calibrated confidence alone called "tracking not updated" 93 % sure between two
     tracking cards). A question short enough that `candidates` >= 2 cards contain all of its
     words (app.ranking.specificity) cannot pick one: it is not answered, and its closest cards
-    are suggested at most 1 / candidates each."""
+    are suggested at most 1 / candidates each.
+
+    A question nearer a line of out_of_scope.txt (`out_of_scope`) than to any card's text is
+    not answered either: the line is named, and the closest cards are suggested below the
+    threshold."""
     eligible: list[Match] = []
     ruled_out: list[RuledOut] = []
     for match in to_matches(ranked, calibration):
@@ -71,6 +76,11 @@ def to_answer(
     if close and eligible[0].confidence > AMBIGUOUS_MAX:
         eligible[0] = replace(eligible[0], confidence=AMBIGUOUS_MAX)
     best = eligible[0]
+    if out_of_scope is not None and out_of_scope.refuses(max(r.best_cosine for r in ranked)):
+        below = max(0.0, calibration.threshold - 0.01)
+        capped = [replace(m, confidence=min(m.confidence, below)) for m in eligible]
+        return Answer(question, False, None, ambiguous, tuple(capped[:alternatives]),
+                      tuple(ruled_out), out_of_scope=out_of_scope.line)
     if best.confidence >= calibration.threshold and candidates < 2:
         return Answer(question, True, best, ambiguous, tuple(eligible[1 : 1 + alternatives]),
                       tuple(ruled_out))

@@ -29,6 +29,11 @@ class Scored:
     entry: Entry
     score: float  # what entries are ranked by: best cosine (+ head weight * log p(entry | query))
     matched_text: str
+    cosine: float | None = None  # the best cosine alone, when the score is not it
+
+    @property
+    def best_cosine(self) -> float:
+        return self.score if self.cosine is None else self.cosine
 
 
 class Ranker:
@@ -93,8 +98,10 @@ class Ranker:
             order = np.argsort(-ranking, kind="stable")[:limit]
         best = rows[order]
         entries, texts = self.entries, self.index.rows
-        return [Scored(entries[entry], score, texts[row].text) for score, row, entry in zip(
-            ranking[order].tolist(), best.tolist(), self._row_entry[best].tolist(), strict=True)]
+        return [Scored(entries[entry], score, texts[row].text, cosine)
+                for score, cosine, row, entry in zip(
+                    ranking[order].tolist(), scores[order].tolist(), best.tolist(),
+                    self._row_entry[best].tolist(), strict=True)]
 
     def _best_per_entry(
         self, query: Vectors, k: int, limit: int, params: Any

@@ -1,5 +1,6 @@
 """Actions on a whole cluster of the review queue: teach a card every question in one write and
-one index rebuild (all or nothing), or dismiss them all."""
+one index rebuild (all or nothing), mark them all as questions the playbook does not answer, or
+dismiss them all."""
 
 from __future__ import annotations
 
@@ -9,9 +10,10 @@ from dataclasses import dataclass
 from app.engine.engine import Change, Engine, LoadReport
 from app.engine.question import clean_question
 from app.errors import AlternateConflict
-from app.knowledge.editing import with_alternates
+from app.knowledge.editing import with_alternates, with_out_of_scope
 from app.knowledge.playbook import KnowledgeBase
 from app.knowledge.text import question_key
+from app.ranking.out_of_scope import SIBLING
 from app.records import Entry
 from app.store.feedback import FeedbackStore, LoggedQuery
 from app.store.review_queue import AddOutcome, _with
@@ -106,6 +108,53 @@ def dismiss_all(store: FeedbackStore, query_ids: Sequence[int]) -> tuple[int, ..
                          if question_key(q.question) in keys)})
     store.set_review_status(resolved, "dismissed")
     return tuple(resolved)
+
+
+@dataclass(frozen=True)
+class OutOfScopeOutcome:
+    lines: tuple[str, ...]  # the distinct questions, as written to out_of_scope.txt
+    resolved: tuple[int, ...]
+    report: LoadReport
+
+
+def mark_out_of_scope(store: FeedbackStore, engine: Engine, query_ids: Sequence[int],
+                      force: bool = False, who: str = "admin") -> OutOfScopeOutcome:
+    """Write every question of a cluster into out_of_scope.txt in one write and one rebuild,
+    and take every open asking of each off the queue (dismissed). Refused before anything
+    changes (AlternateConflict): a card's own phrasing, and (unless `force`) a question whose
+    nearest card text is SIBLING or nearer: as a line it would refuse questions meant for that
+    card. The queue is marked first and put back if the write fails."""
+    queries = _distinct(store, query_ids)
+    limit = engine.settings.max_question_chars
+    lines = tuple(clean_question(query.question, limit) for query in queries)
+
+    def edit(text: str, knowledge: KnowledgeBase) -> str:  # as the files are now, under the lock
+        owners = _owners(knowledge.entries)
+        _refuse_marking([f"{line!r} is a phrasing of {owners[question_key(line)]!r}"
+                         for line in lines if question_key(line) in owners])
+        if not force:
+            near = [(line, found) for line in lines
+                    if (found := engine.nearest_card(line)) is not None and found[1] >= SIBLING]
+            _refuse_marking([f"{line!r} sits close to {entry_id!r} ({cosine:.2f})"
+                             for line, (entry_id, cosine) in near], forceable=True)
+        return with_out_of_scope(text, lines)
+
+    resolved = dismiss_all(store, query_ids)
+    try:
+        report = engine.publish_out_of_scope(edit, Change(who, "review-out-of-scope"))
+    except BaseException:
+        store.set_review_status(list(resolved), "open")
+        raise
+    return OutOfScopeOutcome(lines, resolved, report)
+
+
+def _refuse_marking(refusals: list[str], forceable: bool = False) -> None:
+    if refusals:
+        raise AlternateConflict(
+            "nothing marked out of scope: " + "; ".join(refusals) + (
+                ". As out of scope it would refuse questions meant for that card; if the card "
+                "does not apply to it (another vendor, another time), its conditions refuse it "
+                "already. Leave it out, or mark it anyway (force)" if forceable else ""))
 
 
 def _with_alternates(text: str, knowledge: KnowledgeBase, entry_id: str,

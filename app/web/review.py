@@ -162,6 +162,20 @@ class DismissAllOut(BaseModel):
     resolved: list[int]
 
 
+class OutOfScopeIn(BaseModel):
+    model_config = STRICT_BODY
+
+    query_ids: BatchIds
+    force: bool = Field(default=False, description="Mark them even though some sit close to a "
+                        "card's text (a card's own phrasing is always refused).")
+
+
+class OutOfScopeOut(BaseModel):
+    lines: list[str] = Field(description="The questions, as out_of_scope.txt now holds them.")
+    resolved: list[int] = Field(description="Every asking taken off the queue.")
+    index: IndexOut
+
+
 def _question_of(engine: Engine, entry_id: str | None) -> str | None:
     if entry_id is None:
         return None
@@ -241,6 +255,19 @@ def review_add_all(body: AddAllIn, engine: EngineDep, store: StoreDep,
              summary="Take every question of a cluster off the queue")
 def review_dismiss_all(body: DismissAllIn, store: StoreDep) -> DismissAllOut:
     return DismissAllOut(resolved=list(batch.dismiss_all(store, body.query_ids)))
+
+
+@router.post("/out-of-scope", response_model=OutOfScopeOut,
+             summary="Mark every question of a cluster as one the playbook does not answer: "
+             "written into out_of_scope.txt, refused from then on (and so is a question nearer "
+             "it than to any card); the index is rebuilt and swapped")
+def review_out_of_scope(body: OutOfScopeIn, engine: EngineDep, store: StoreDep,
+                        who: AdminDep) -> OutOfScopeOut:
+    outcome = batch.mark_out_of_scope(store, engine, body.query_ids, body.force, who)
+    report = outcome.report
+    return OutOfScopeOut(lines=list(outcome.lines), resolved=list(outcome.resolved),
+                         index=IndexOut(action=report.action, entries=report.entries,
+                                        vectors=report.vectors))
 
 
 @router.post("/{query_id}/add", response_model=AddAlternateOut,

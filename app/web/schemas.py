@@ -85,6 +85,10 @@ class AnswerOut(BaseModel):
     alternatives: list[AlternativeOut]
     ruled_out: list[RuledOutOut] = Field(description="Close cards whose condition the question "
                                          "contradicts: never the answer, shown with the reason.")
+    out_of_scope: str | None = Field(
+        default=None, description="Not answered because the question is nearer this line of "
+        "the knowledge's out_of_scope.txt (questions the playbook does not answer) than to any "
+        "card.")
 
     @classmethod
     def from_answer(cls, answer: Answer) -> AnswerOut:
@@ -102,6 +106,7 @@ class AnswerOut(BaseModel):
             applies_when=[c.describe() for c in best.conditions] if best else [],
             alternatives=[AlternativeOut.from_match(m) for m in answer.alternatives],
             ruled_out=[RuledOutOut.from_ruled_out(r) for r in answer.ruled_out],
+            out_of_scope=answer.out_of_scope,
         )
 
 

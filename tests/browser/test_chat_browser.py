@@ -88,7 +88,7 @@ def test_clicking_an_alternative_shows_that_entry(page: Page, live: Live) -> Non
 
 def test_an_out_of_scope_question_shows_the_no_match_state(page: Page, live: Live) -> None:
     expected = live.engine.ask(OUT_OF_SCOPE)
-    assert expected.matched is False
+    assert (expected.matched, expected.out_of_scope) == (False, None)  # no line near enough
 
     ask(page, OUT_OF_SCOPE)
 
@@ -99,9 +99,27 @@ def test_an_out_of_scope_question_shows_the_no_match_state(page: Page, live: Liv
     expect(card.locator(".alternatives .kicker")).to_have_text("Closest entries")
     expect(card.locator(".alt-question")).to_have_text(
         [m.entry.question for m in expected.alternatives])
+    expect(card.locator(".nomatch-out-of-scope")).to_have_count(0)
     expect(page.locator("#announcer")).to_have_text(
         f"No confident match. {len(expected.alternatives)} closest entries suggested.")
     screenshot(page, "chat-no-match.png")
+
+
+def test_a_question_the_playbook_marks_out_of_scope_is_refused_naming_the_line(
+        page: Page, live: Live) -> None:
+    line = "does the customer pay for return shipping"  # knowledge/out_of_scope.txt
+    assert line in live.engine.knowledge.out_of_scope
+
+    ask(page, line)
+
+    card = page.locator("#conversation .card--nomatch").last
+    expect(card.locator(".nomatch-out-of-scope")).to_have_text(
+        f"Not in the playbook: it is nearest to “{line}”, a question the playbook marks as one "
+        "it does not answer.")
+    expect(card.locator(".macro")).to_have_count(0)
+    expect(page.locator("#announcer")).to_contain_text(
+        "No confident match. The playbook marks this question as one it does not answer.")
+    screenshot(page, "chat-out-of-scope.png")
 
 
 def test_a_card_whose_condition_the_question_contradicts_is_shown_ruled_out(

@@ -1,7 +1,7 @@
 """The review queue clustered by meaning, in Debian's Chromium against the real app, model and
 seed playbook: paraphrases are one cluster with every member and its count, what the playbook
 answers now, a link to start a new entry; "Add all" teaches the entry every member, "Dismiss"
-takes the ticked members off the queue.
+takes the ticked members off the queue, "Not in the playbook" writes them into out_of_scope.txt.
 
 Screenshot: artifacts/screenshots/review-clusters.png.
 """
@@ -97,3 +97,19 @@ def test_a_cluster_is_dismissed_but_for_the_members_left_unticked(page: Page, li
     assert {q.question: q.review_status for q in live.store.queries()
             if q.question in (*WEATHER, PIZZA)} == {
         WEATHER[0]: "dismissed", WEATHER[1]: "dismissed", WEATHER[2]: "open", PIZZA: "open"}
+
+
+def test_a_question_is_marked_not_in_the_playbook_and_refused_from_then_on(
+        page: Page, live: Live) -> None:
+    question = "can I bring my dog to the office on fridays"
+    log(live, [question])
+    unlock_review(page, live)
+    item = page.locator(".group--no_match .item", has_text=question)
+    item.locator("button.out-of-scope").click()
+    expect(page.locator("#review-status")).to_contain_text(
+        f"Marked “{question}” as not in the playbook: refused from now on. Index built",
+        timeout=REBUILD_MS)
+    expect(page.locator(".item", has_text=question)).to_have_count(0)
+    assert live.engine.ask(question).out_of_scope == question
+    assert [q.review_status for q in live.store.queries() if q.question == question] == [
+        "dismissed"]

@@ -104,6 +104,10 @@ def answer_message(answer: Answer, buttons: Buttons | None = None) -> Message:
 def no_match_message(answer: Answer, buttons: Buttons | None = None) -> Message:
     headline = f"*No confident match* in the playbook for “{escape_mrkdwn(answer.question)}”."
     blocks: list[Block] = [_section(headline), *_ruled_out(answer)]
+    if answer.out_of_scope is not None:
+        blocks.append(_section("*Not in the playbook*: it is nearest to “"
+                               f"{escape_mrkdwn(answer.out_of_scope)}”, a question the playbook "
+                               "marks as one it does not answer."))
     # In private the agent wants somewhere to start; in the channel, only what is likely.
     suggestions = [m for m in answer.alternatives[:SHOWN_SUGGESTIONS]
                    if buttons is not None or m.confidence >= ALTERNATIVE_FLOOR]

@@ -455,6 +455,10 @@
       "The playbook has no entry that clearly answers this, so there is no answer to send. " +
       "Check with a lead, or open one of the closest entries if it really fits."));
     if (answer.ruled_out.length) card.appendChild(ruledOutBlock(answer.ruled_out));
+    if (answer.out_of_scope) {
+      card.appendChild(el("p", "nomatch-text nomatch-out-of-scope", "Not in the playbook: it is nearest to “" +
+        answer.out_of_scope + "”, a question the playbook marks as one it does not answer."));
+    }
     if (answer.alternatives.length) {
       card.appendChild(alternativesList(answer.alternatives, "Closest entries"));
     }
@@ -484,7 +488,8 @@
   function announceAnswer(answer) {
     if (!answer.matched) {
       const reason = answer.ruled_out.length
-        ? " The closest card does not apply: it " + answer.ruled_out[0].reason + "." : "";
+        ? " The closest card does not apply: it " + answer.ruled_out[0].reason + "."
+        : answer.out_of_scope ? " The playbook marks this question as one it does not answer." : "";
       announce("No confident match." + reason + " " + answer.alternatives.length +
                " closest entries suggested.");
       return;

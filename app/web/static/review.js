@@ -1,6 +1,7 @@
 // The review page: unlock with the admin token (exchanged for an HttpOnly session cookie that no
 // script can read), list the queue clustered by meaning, resolve a whole cluster at once (or the
-// members left ticked): add them as alternates to an entry, start a new entry, or dismiss them.
+// members left ticked): add them as alternates to an entry, start a new entry, dismiss them, or
+// mark them as questions the playbook does not answer.
 "use strict";
 
 (function () {
@@ -116,6 +117,9 @@
     add.type = "button";
     const dismiss = el("button", "dismiss");
     dismiss.type = "button";
+    const outOfScope = el("button", "out-of-scope");
+    outOfScope.type = "button";
+    outOfScope.title = "Write it into out_of_scope.txt: it, and questions close to it, are refused from then on";
     const create = el("a", "new-entry", "New entry");
     create.href = "/workbench?from=" + encodeURIComponent(cluster.question);
 
@@ -129,8 +133,9 @@
       const all = n === cluster.members.length;
       add.textContent = !several ? "Add" : all ? "Add all" : "Add " + n + " of " + cluster.members.length;
       dismiss.textContent = !several ? "Dismiss" : all ? "Dismiss all" : "Dismiss " + n + " of " + cluster.members.length;
+      outOfScope.textContent = !several || all ? "Not in the playbook" : "Not in the playbook (" + n + " of " + cluster.members.length + ")";
       add.disabled = !select.value || n === 0;
-      dismiss.disabled = n === 0;
+      dismiss.disabled = outOfScope.disabled = n === 0;
     }
     if (several) {
       const members = membersView(cluster, refresh);
@@ -141,7 +146,7 @@
     refresh();
 
     async function act(work) {
-      add.disabled = dismiss.disabled = true;
+      add.disabled = dismiss.disabled = outOfScope.disabled = true;
       try {
         await work();
         await load(false);
@@ -170,9 +175,20 @@
             " (" + result.resolved.length + " " + plural(result.resolved.length, "asking", "askings") + ").");
       });
     });
+    outOfScope.addEventListener("click", function () {
+      const ids = chosen();
+      act(async function () {
+        setStatus("Marking out of scope and rebuilding the index…");
+        const result = await admin("POST", "/api/review/out-of-scope", { query_ids: ids });
+        const what = result.lines.length === 1 ? "“" + result.lines[0] + "”"
+          : result.lines.length + " questions";
+        setStatus("Marked " + what + " as not in the playbook: refused from now on. Index " +
+                  result.index.action + ": " + result.index.entries + " entries, " + result.index.vectors + " vectors.");
+      });
+    });
     const field = el("div", "item-field");
     field.append(label, select);
-    actions.append(field, add, create, dismiss);
+    actions.append(field, add, create, dismiss, outOfScope);
     li.appendChild(actions);
     return li;
   }
