@@ -10,7 +10,7 @@ from annotated_types import Interval
 from fastapi import APIRouter, Depends
 from pydantic import BaseModel, BeforeValidator, Field
 
-from app.engine.engine import Engine
+from app.engine.engine import Engine, LoadReport
 from app.errors import EntryNotFound
 from app.store import review_batch as batch
 from app.store import review_clusters as clusters
@@ -115,6 +115,10 @@ class IndexOut(BaseModel):
     action: str
     entries: int
     vectors: int
+
+    @classmethod
+    def of(cls, report: LoadReport) -> IndexOut:
+        return cls(action=report.action, entries=report.entries, vectors=report.vectors)
 
 
 class AddAlternateOut(BaseModel):
@@ -242,13 +246,11 @@ def review_add_all(body: AddAllIn, engine: EngineDep, store: StoreDep,
                    who: AdminDep) -> AddAllOut:
     outcome = batch.add_all_as_alternates(store, engine, body.query_ids, body.entry_id,
                                            body.force, who)
-    report = outcome.report
     return AddAllOut(
         entry_id=outcome.entry_id,
         added=[AddedOut(query_id=query_id, phrasing=added.phrasing, resolved=list(added.resolved))
                for query_id, added in zip(outcome.query_ids, outcome.added, strict=True)],
-        resolved=list(outcome.resolved),
-        index=IndexOut(action=report.action, entries=report.entries, vectors=report.vectors))
+        resolved=list(outcome.resolved), index=IndexOut.of(outcome.report))
 
 
 @router.post("/dismiss", response_model=DismissAllOut,
@@ -264,10 +266,8 @@ def review_dismiss_all(body: DismissAllIn, store: StoreDep) -> DismissAllOut:
 def review_out_of_scope(body: OutOfScopeIn, engine: EngineDep, store: StoreDep,
                         who: AdminDep) -> OutOfScopeOut:
     outcome = batch.mark_out_of_scope(store, engine, body.query_ids, body.force, who)
-    report = outcome.report
     return OutOfScopeOut(lines=list(outcome.lines), resolved=list(outcome.resolved),
-                         index=IndexOut(action=report.action, entries=report.entries,
-                                        vectors=report.vectors))
+                         index=IndexOut.of(outcome.report))
 
 
 @router.post("/{query_id}/add", response_model=AddAlternateOut,
@@ -277,9 +277,7 @@ def review_add(query_id: QueryId, body: AddAlternateIn, engine: EngineDep,
     outcome = review.add_as_alternate(store, engine, query_id, body.entry_id, body.force, who)
     return AddAlternateOut(
         query_id=query_id, entry_id=outcome.entry_id, phrasing=outcome.phrasing,
-        resolved=list(outcome.resolved),
-        index=IndexOut(action=outcome.report.action, entries=outcome.report.entries,
-                       vectors=outcome.report.vectors))
+        resolved=list(outcome.resolved), index=IndexOut.of(outcome.report))
 
 
 @router.post("/{query_id}/dismiss", response_model=DismissOut,
