@@ -61,12 +61,25 @@ def problems() -> list[str]:
 
 
 @pytest.fixture
-def page(context: BrowserContext, live: Live, problems: list[str]) -> Iterator[Page]:
+def confirms() -> list[str]:
+    """A test puts here how a confirm() it expects begins; each one shown is accepted and
+    replaced by its whole message. Any other dialog fails the test."""
+    return []
+
+
+@pytest.fixture
+def page(context: BrowserContext, live: Live, problems: list[str],
+         confirms: list[str]) -> Iterator[Page]:
     opened = context.new_page()
 
     def on_dialog(dialog: Dialog) -> None:
-        problems.append(f"dialog: {dialog.message}")
-        dialog.dismiss()
+        expected = [i for i, start in enumerate(confirms) if dialog.message.startswith(start)]
+        if dialog.type == "confirm" and expected:
+            confirms[expected[0]] = dialog.message
+            dialog.accept()
+        else:
+            problems.append(f"dialog: {dialog.message}")
+            dialog.dismiss()
 
     # A CSP violation, a script error or an alert() all fail the test.
     opened.on("console", lambda m: problems.append(f"console {m.type}: {m.text}")

@@ -113,3 +113,26 @@ def test_a_question_is_marked_not_in_the_playbook_and_refused_from_then_on(
     assert live.engine.ask(question).out_of_scope == question
     assert [q.review_status for q in live.store.queries() if q.question == question] == [
         "dismissed"]
+
+
+def test_a_refusal_that_may_be_overruled_is_asked_about_and_forced_on_yes(
+        page: Page, live: Live, confirms: list[str], problems: list[str]) -> None:
+    # Answered by the coverage card (medium), which does not say whether a plan transfers.
+    question = "is the ProductSecure plan transferable"
+    log(live, [question])
+    unlock_review(page, live)
+    confirms.append("nothing marked out of scope:")
+    item = page.locator(".group--low_confidence .item", has_text=question)
+    item.locator("button.out-of-scope").click()
+    expect(page.locator("#review-status")).to_contain_text(
+        f"Marked “{question}” as not in the playbook", timeout=REBUILD_MS)
+    assert confirms == [
+        f"nothing marked out of scope: '{question}' sits close to 'productsecure-coverage' "
+        "(0.62). As out of scope it would refuse questions meant for that card; if the card does "
+        "not apply to it (another vendor, another time), its conditions refuse it already. Leave "
+        "it out, or mark it anyway (force)\n\nDo it anyway?"]
+    assert live.engine.ask(question).out_of_scope == question
+    # Chromium logs the first, refused request itself; nothing else may appear.
+    assert problems == ["console error: Failed to load resource: the server responded with a "
+                        "status of 409 (Conflict)"]
+    problems.clear()

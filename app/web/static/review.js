@@ -159,7 +159,9 @@
       const ids = chosen();
       act(async function () {
         setStatus("Adding and rebuilding the index…");
-        const result = await admin("POST", "/api/review/add", { query_ids: ids, entry_id: select.value });
+        const result = await overrulable(function (force) {
+          return admin("POST", "/api/review/add", { query_ids: ids, entry_id: select.value, force: force });
+        });
         const what = result.added.length === 1 ? "“" + result.added[0].phrasing + "”"
           : result.added.length + " questions";
         setStatus("Added " + what + " to “" + entryQuestion(result.entry_id) + "”. Index " +
@@ -179,7 +181,9 @@
       const ids = chosen();
       act(async function () {
         setStatus("Marking out of scope and rebuilding the index…");
-        const result = await admin("POST", "/api/review/out-of-scope", { query_ids: ids });
+        const result = await overrulable(function (force) {
+          return admin("POST", "/api/review/out-of-scope", { query_ids: ids, force: force });
+        });
         const what = result.lines.length === 1 ? "“" + result.lines[0] + "”"
           : result.lines.length + " questions";
         setStatus("Marked " + what + " as not in the playbook: refused from now on. Index " +
@@ -211,6 +215,18 @@
       return section;
     });
     queue.replaceChildren.apply(queue, sections);
+  }
+
+  // A refusal the knowledge manager may overrule (a 409 whose reason ends "(force)") is put to
+  // them; only a yes sends it again, forced.
+  async function overrulable(send) {
+    try {
+      return await send(false);
+    } catch (err) {
+      if (err.status !== 409 || !/\(force\)$/.test(err.message) ||
+          !window.confirm(err.message + "\n\nDo it anyway?")) throw err;
+      return await send(true);
+    }
   }
 
   function failed(err) {
