@@ -536,6 +536,21 @@ def test_the_api_marks_a_cluster_out_of_scope_and_it_is_refused_from_then_on(
     assert client.post("/api/review/out-of-scope", json={"query_ids": [4]}).status_code == 401
 
 
+@pytest.mark.parametrize(("body", "status"), [
+    ({"query_ids": [1, 99]}, 404), ({"query_ids": []}, 422), ({"query_ids": ["1"]}, 422),
+    ({"query_ids": [0]}, 422), ({"query_ids": [1], "forse": True}, 422),
+])
+def test_a_bad_out_of_scope_mark_changes_nothing(client: TestClient, tiny_engine: Engine,
+                                                 body: dict[str, Any], status: int) -> None:
+    app_store(client).log_query(tiny_engine.ask("is there a student discount"), "web")
+    oos = tiny_engine.settings.knowledge_dir / "out_of_scope.txt"
+    before = oos.read_text(encoding="utf-8")
+    response = client.post("/api/review/out-of-scope", headers=ADMIN, json=body)
+    assert response.status_code == status
+    assert app_store(client).query(1).review_status == "open"
+    assert oos.read_text(encoding="utf-8") == before
+
+
 def test_a_new_entry_link_carries_the_representative() -> None:
     # What the page links to (review.js: "/workbench?from=" + encodeURIComponent(question)).
     assert "/workbench?from=" + quote("where's my #1 package & co?", safe="") == (
