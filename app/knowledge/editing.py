@@ -110,4 +110,3 @@ def with_out_of_scope(text: str, questions: Sequence[str]) -> str:
         return text
     return text + ("\n" if text and not text.endswith("\n") else "") + "".join(
         f"{q}\n" for q in new)
-
