@@ -1,3 +1,3 @@
-from app.cli.main import main
+from app.cli.entry import run
 
-main()
+run()

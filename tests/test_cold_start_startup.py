@@ -3,13 +3,19 @@
 from __future__ import annotations
 
 import gc
-from collections.abc import Iterator
+import importlib.abc
+import importlib.machinery
+import sys
+from collections.abc import Iterator, Sequence
 from pathlib import Path
+from types import ModuleType
 
 import pytest
 from click.testing import CliRunner
 from fastapi.testclient import TestClient
 
+import app.cli
+from app.cli.entry import run
 from app.cli.main import main
 from app.config import Settings
 from app.engine.engine import Engine
@@ -71,3 +77,33 @@ def test_serve_without_knowledge_exits_with_the_knowledge_error(tmp_path: Path) 
     assert (result.exit_code, result.output) == (3, (
         f"error: {tmp_path / 'missing'}: no such file or folder (run from the folder that holds "
         "knowledge/, or pass --knowledge-dir or set PLAYBOOK_KNOWLEDGE_DIR)\n"))
+
+
+class CollectorWatch(importlib.abc.MetaPathFinder):
+    """Records whether the collector runs when app.cli.main is imported; finds nothing itself."""
+
+    def __init__(self) -> None:
+        self.enabled: list[bool] = []
+
+    def find_spec(self, fullname: str, path: Sequence[str] | None,
+                  target: ModuleType | None = None) -> importlib.machinery.ModuleSpec | None:
+        if fullname == "app.cli.main":
+            self.enabled.append(gc.isenabled())
+        return None
+
+
+def test_the_playbook_command_imports_its_libraries_with_the_collector_paused(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    watch = CollectorWatch()
+    monkeypatch.setattr(sys, "meta_path", [watch, *sys.meta_path])
+    # run() imports app.cli.main afresh; the module and the package's attribute are put back.
+    monkeypatch.setattr(app.cli, "main", sys.modules["app.cli.main"])
+    monkeypatch.delitem(sys.modules, "app.cli.main")
+    monkeypatch.setattr(sys, "argv", ["playbook", "--version"])
+    with pytest.raises(SystemExit) as exited:
+        run()
+    assert exited.value.code == 0
+    assert capsys.readouterr().out == "playbook, version 0.1.0\n"
+    assert watch.enabled == [False]
+    assert gc.isenabled() and gc.get_freeze_count() > 0

@@ -44,9 +44,10 @@ class Context:
 
     def engine(self) -> Engine:
         """An engine over the configured knowledge, its index loaded (or built)."""
+        self.require_knowledge()
+        embedder = self.embedder()  # first: its model loads in a thread while the engine imports
         from app.engine.engine import Engine
 
-        self.require_knowledge()
-        engine = Engine(self.settings, self.embedder())
+        engine = Engine(self.settings, embedder)
         engine.load()
         return engine

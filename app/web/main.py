@@ -3,13 +3,12 @@ start-up that `playbook serve` shares with it."""
 
 from __future__ import annotations
 
-import gc
 import logging
 import os
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
+from app.collector import collector_paused
 from app.config import Settings
 from app.embedding.embedder import offline_environment
 from app.web.logs import configure_logging
@@ -35,13 +34,17 @@ def _open_engine(settings: Settings) -> Engine:
 
 def start_app(settings: Settings, open_engine: Callable[[], Engine]) -> FastAPI:
     """`create_app(settings, open_engine())`, importing the web stack (fastapi and the rest)
-    only now, with the garbage collector paused (see `_collector_paused`). The app serves
+    only now, with the garbage collector paused (see `collector_paused`). The app serves
     questions as soon as it starts, and wires the rest meanwhile (see app.web.app)."""
-    with _collector_paused():
+    with collector_paused():
         engine = open_engine()
         from app.web.app import create_app
 
-        return create_app(settings, engine, early=True, on_failure=_exit_failed_start)
+        app = create_app(settings, engine, early=True, on_failure=_exit_failed_start)
+        # The encoder may still be loading in a thread (see OnnxEmbedder): wait for it here, so
+        # that a model which cannot load fails the start, not the first question.
+        engine.embedder.encode(["warm-up"])
+        return app
 
 
 def _exit_failed_start(error: BaseException) -> None:
@@ -50,19 +53,3 @@ def _exit_failed_start(error: BaseException) -> None:
     at most the first second's requests are cut off."""
     logging.shutdown()
     os._exit(getattr(error, "exit_code", 1))
-
-
-@contextmanager
-def _collector_paused() -> Iterator[None]:
-    """Start-up makes ~200,000 objects that live as long as the process (modules, classes,
-    schemas, the English word list) and under 1,000 that are garbage: the collector's passes
-    over them while they are made cost ~15 % of the start-up and free next to nothing. So it is
-    paused meanwhile, and what start-up made is then frozen (later collections skip it)."""
-    enabled = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-        gc.freeze()
-    finally:
-        if enabled:
-            gc.enable()
