@@ -1,7 +1,8 @@
 """Two `playbook serve` replicas, each with its own knowledge folder and index (two hosts, as far
 as they can tell), sharing one PostgreSQL database: an edit published on one is served by the
-other, a Slack retry landing on the other is answered once, feedback from both is counted in
-one place, and a replica killed mid-flight loses nothing it acknowledged."""
+other, and so is a question marked out of scope there; a Slack retry landing on the other is
+answered once, feedback from both is counted in one place, and a replica killed mid-flight
+loses nothing it acknowledged."""
 
 from __future__ import annotations
 
@@ -100,6 +101,25 @@ def test_an_edit_published_on_one_replica_is_served_by_the_other(
     history = b.get("/api/workbench/history", headers=ADMIN).json()
     assert [(v["version"], v["who"], v["action"]) for v in history] == [
         (2, "alice", "publish"), (1, "(edited on disk)", "file-edit")]
+
+
+@pytest.mark.postgres
+def test_a_question_marked_out_of_scope_on_one_replica_is_refused_by_the_other(
+        replicas: list[Replica]) -> None:
+    a, b = replicas
+    asked = a.post("/api/chat/ask", json={"question": "gift wrap this order"}).json()
+    marked = a.post("/api/review/out-of-scope", headers=ADMIN,
+                    json={"query_ids": [asked["query_id"]], "force": True})
+    assert marked.status_code == 200, marked.text
+    until(lambda: b.post("/api/ask", json={"question": "gift wrap this order"}).json()[
+        "out_of_scope"] == "gift wrap this order")
+    assert (b.folder / "knowledge" / "out_of_scope.txt").read_text() == \
+        (a.folder / "knowledge" / "out_of_scope.txt").read_text()
+    assert a.get("/healthz").json()["knowledge_hash"] == b.get("/healthz").json()[
+        "knowledge_hash"]
+    newest = b.get("/api/workbench/history", headers=ADMIN).json()[0]
+    assert (newest["who"], newest["action"], newest["out_of_scope_changes"]) == (
+        "alice", "review-out-of-scope", {"added": ["gift wrap this order"], "removed": []})
 
 
 @pytest.mark.postgres

@@ -16,6 +16,7 @@ from click.testing import CliRunner
 from fastapi.testclient import TestClient
 
 from app.cli.main import main
+from app.cli.workbench import who
 from app.config import Settings
 from app.engine.engine import Change, Engine, LoadReport
 from app.errors import AlternateConflict, FeedbackNotSaved, QueryNotFound
@@ -697,6 +698,10 @@ def test_cli_marks_questions_out_of_scope(cli_queue: Engine) -> None:
         "built: 3 entries, 9 vectors (resolved 3 question(s))\n"))
     asked = runner.invoke(main, ["ask", "tell me a funny joke", "--json"], **model)
     assert json.loads(asked.output)["out_of_scope"] == "tell me a funny joke"
+    history = runner.invoke(main, ["history"], **model)
+    newest = history.output.splitlines()[0]
+    assert newest.startswith("version 2  ")
+    assert newest.endswith(f"  {who()}  review-out-of-scope: out_of_scope.txt: 1 added")
 
 
 def test_queued_questions_are_encoded_once_across_looks() -> None:

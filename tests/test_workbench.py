@@ -17,7 +17,7 @@ from app.engine.engine import Engine
 from app.knowledge.drafts import EntryDraft, apply_drafts
 from app.knowledge.playbook import load_knowledge
 from app.web.app import create_app
-from tests.fakes import TINY_PLAYBOOK, FakeEmbedder
+from tests.fakes import TINY_OUT_OF_SCOPE, TINY_PLAYBOOK, FakeEmbedder
 
 ALICE, BOB = "alice-token-1234", "bobs-token-5678"
 
@@ -235,6 +235,77 @@ def test_a_hand_edit_and_a_review_add_are_recorded_too(
     newest = client.get("/api/workbench/history", headers=as_(ALICE)).json()[0]
     assert (newest["version"], newest["action"], [c["entry_id"] for c in newest["changes"]]) == (
         4, "file-edit", ["shipping-sla"])
+
+
+def test_a_question_marked_out_of_scope_is_a_version_and_a_restore_takes_it_back(
+        client: TestClient, settings: Settings) -> None:
+    asked = client.post("/api/chat/ask", json={"question": "gift wrap this order"}).json()
+    marked = client.post("/api/review/out-of-scope", headers=as_(BOB),
+                         json={"query_ids": [asked["query_id"]], "force": True})
+    assert marked.status_code == 200, marked.text
+    history = client.get("/api/workbench/history", headers=as_(ALICE)).json()
+    assert [(v["version"], v["who"], v["action"], v["changes"], v["out_of_scope_changes"])
+            for v in history] == [
+        (2, "bob", "review-out-of-scope", [],
+         {"added": ["gift wrap this order"], "removed": []}),
+        (1, "(edited on disk)", "file-edit", history[1]["changes"],
+         {"added": ["what is the weather tomorrow", "tell me a joke", "reset my laptop password"],
+          "removed": []})]
+    marked_file = TINY_OUT_OF_SCOPE + "gift wrap this order\n"
+    assert client.get("/api/workbench/history/2", headers=as_(ALICE)).json()[
+        "out_of_scope"] == marked_file
+
+    restored = client.post("/api/workbench/history/1/restore", headers=as_(ALICE))
+    assert restored.status_code == 200, restored.text
+    assert (restored.json()["version"]["version"], restored.json()["version"]["changes"],
+            restored.json()["version"]["out_of_scope_changes"]) == (
+        3, [], {"added": [], "removed": ["gift wrap this order"]})
+    out_of_scope = settings.knowledge_dir / "out_of_scope.txt"
+    assert out_of_scope.read_text(encoding="utf-8") == TINY_OUT_OF_SCOPE
+    assert (settings.knowledge_dir / "playbook.yaml").read_text() == TINY_PLAYBOOK
+    assert client.post("/api/ask", json={"question": "gift wrap this order"}).json()[
+        "out_of_scope"] is None
+
+
+def test_a_history_from_before_out_of_scope_was_kept_still_restores_leaving_that_file_alone(
+        settings: Settings, engine: Engine) -> None:
+    import sqlalchemy as sa
+    from alembic import command
+    from alembic.config import Config
+
+    from app.store import database
+    from app.store.history import text_hash
+
+    with database.create_engine(database.sqlite_url(settings.db_path)).connect() as connection:
+        config = Config()
+        config.set_main_option("script_location", str(database.MIGRATIONS))
+        config.attributes["connection"] = connection
+        command.upgrade(config, "0001")
+        connection.execute(sa.text(
+            "INSERT INTO knowledge_versions (recorded_at, who, action, knowledge_hash, "
+            "text_hash, changes, playbook) VALUES ('2026-11-30T09:00:00.000000Z', 'dana', "
+            "'publish', 'h', :hash, '[]', :playbook)"),
+            {"hash": text_hash(TINY_PLAYBOOK), "playbook": TINY_PLAYBOOK})
+        connection.commit()
+    client = TestClient(create_app(settings, engine))  # migrates, then records what it serves
+
+    out_of_scope = settings.knowledge_dir / "out_of_scope.txt"
+    out_of_scope.write_text(TINY_OUT_OF_SCOPE + "gift wrap this order\n", encoding="utf-8")
+    engine.load()
+    history = client.get("/api/workbench/history", headers=as_(ALICE)).json()
+    assert [(v["version"], v["who"], v["changes"], v["out_of_scope_changes"]["added"])
+            for v in history] == [
+        (3, "(edited on disk)", [], ["gift wrap this order"]),
+        (2, "(edited on disk)", [], ["what is the weather tomorrow", "tell me a joke",
+                                     "reset my laptop password"]),
+        (1, "dana", [], [])]
+    assert client.get("/api/workbench/history/1", headers=as_(ALICE)).json()[
+        "out_of_scope"] is None
+
+    restored = client.post("/api/workbench/history/1/restore", headers=as_(ALICE))
+    assert restored.status_code == 200, restored.text
+    assert restored.json()["version"]["version"] == 3  # the same files: nothing new recorded
+    assert out_of_scope.read_text(encoding="utf-8") == TINY_OUT_OF_SCOPE + "gift wrap this order\n"
 
 
 # ---------------------------------------------------------------- preview

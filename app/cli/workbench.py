@@ -43,7 +43,9 @@ def _describe(version: Version) -> str:
         kinds = Counter(c.kind for c in version.changes)
         changes = ", ".join(f"{count} {kind}" for kind, count in kinds.items())
     else:
-        changes = "; ".join(c.summary() for c in version.changes) or "no entry changed"
+        changes = "; ".join(c.summary() for c in version.changes)
+    changes = "; ".join(part for part in (changes, version.out_of_scope_changes.summary())
+                        if part) or "no entry changed"
     return (f"version {version.number}  {version.recorded_at:%Y-%m-%d %H:%M}  {version.who}  "
             f"{version.action}{restored}: {changes}")
 

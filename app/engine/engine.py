@@ -6,7 +6,7 @@ import logging
 import sqlite3
 import threading
 import time
-from collections.abc import Callable, Collection, Iterator
+from collections.abc import Callable, Collection, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -82,6 +82,8 @@ class Change:
 
 # Called after every load is swapped in: a listener recording versions skips unchanged files.
 ChangeListener = Callable[[KnowledgeBase, Change | None], None]
+# A file's new text from its text now ("" if missing) and the knowledge; raises to refuse.
+Edit = Callable[[str, KnowledgeBase], str]
 
 
 @dataclass(frozen=True)
@@ -202,36 +204,45 @@ class Engine:
             except Exception:  # the knowledge is live: a listener's failure must not undo that
                 log.exception("a knowledge-change listener failed")
 
-    def publish(self, edit: Callable[[str, KnowledgeBase], str], change: Change | None,
-                base_hash: str | None = None) -> LoadReport:
+    def publish(self, edit: Edit, change: Change | None, base_hash: str | None = None,
+                out_of_scope: Edit | None = None) -> LoadReport:
         """Rewrite playbook.yaml with `edit(text, knowledge)` under the knowledge lock (shared
         with every other process, on the file as it is now), then rebuild and swap. With
         `base_hash`, refuse (KnowledgeChanged) if the knowledge is no longer what the editor
-        started from. `edit` validates; nothing is written if it raises, or changes nothing."""
+        started from; with `out_of_scope`, rewrite out_of_scope.txt in the same step. An edit
+        validates; nothing is written if one raises, or where it changes nothing."""
         def playbook(knowledge: KnowledgeBase) -> Path:
             if knowledge.path is None or knowledge.path.suffix not in (".yaml", ".yml"):
                 raise KnowledgeError(str(knowledge.path), None,
                                      "only a playbook.yaml can be edited here")
             return knowledge.path
 
-        return self._rewrite(playbook, edit, change, base_hash)
+        edits: list[tuple[Callable[[KnowledgeBase], Path], Edit]] = [(playbook, edit)]
+        if out_of_scope is not None:
+            edits.append((self._out_of_scope_file, out_of_scope))
+        return self._rewrite(edits, change, base_hash)
 
-    def publish_out_of_scope(self, edit: Callable[[str, KnowledgeBase], str],
-                             change: Change | None) -> LoadReport:
+    def publish_out_of_scope(self, edit: Edit, change: Change | None) -> LoadReport:
         """Rewrite out_of_scope.txt (made if missing) as `publish` does playbook.yaml."""
-        return self._rewrite(lambda _: self._home() / OUT_OF_SCOPE_FILE, edit, change)
+        return self._rewrite([(self._out_of_scope_file, edit)], change)
 
-    def _rewrite(self, file_of: Callable[[KnowledgeBase], Path],
-                 edit: Callable[[str, KnowledgeBase], str], change: Change | None,
-                 base_hash: str | None = None) -> LoadReport:
+    def _out_of_scope_file(self, _knowledge: KnowledgeBase) -> Path:
+        return self._home() / OUT_OF_SCOPE_FILE
+
+    def _rewrite(self, edits: Sequence[tuple[Callable[[KnowledgeBase], Path], Edit]],
+                 change: Change | None, base_hash: str | None = None) -> LoadReport:
         with self._reloading(), knowledge_lock(self._home()):
             knowledge = load_knowledge(self.settings.knowledge_dir)
-            path = file_of(knowledge)
             if base_hash is not None and knowledge.content_hash() != base_hash:
                 raise KnowledgeChanged()
-            text = read_text(path) if path.exists() else ""
-            edited = edit(text, knowledge)
-            if edited != text:
+            writes: list[tuple[Path, str]] = []
+            for file_of, edit in edits:  # every edit validates before anything is written
+                path = file_of(knowledge)
+                text = read_text(path) if path.exists() else ""
+                edited = edit(text, knowledge)
+                if edited != text:
+                    writes.append((path, edited))
+            for path, edited in writes:
                 write_atomic(path, edited)
             return self._load(force_rebuild=False, show_progress=False, change=change)
 

@@ -149,7 +149,7 @@ def _load_folder(folder: Path, playbook: Path | None = None) -> KnowledgeBase:
     glossary_path = folder / GLOSSARY_FILE
     glossary = _parse_glossary(glossary_path) if glossary_path.exists() else {}
     oos_path = folder / OUT_OF_SCOPE_FILE
-    out_of_scope = _parse_lines(oos_path) if oos_path.exists() else ()
+    out_of_scope = parse_lines(read_text(oos_path)) if oos_path.exists() else ()
     return replace(kb, glossary=glossary, out_of_scope=out_of_scope, slots=slots)
 
 
@@ -293,8 +293,9 @@ def _parse_glossary(path: Path) -> dict[str, str]:
     return dict(doc)
 
 
-def _parse_lines(path: Path) -> tuple[str, ...]:
-    lines = (line.strip() for line in read_text(path).splitlines())
+def parse_lines(text: str) -> tuple[str, ...]:
+    """out_of_scope.txt's questions: its lines but blank ones and #-comments."""
+    lines = (line.strip() for line in text.splitlines())
     return tuple(line for line in lines if line and not line.startswith("#"))
 
 
@@ -332,7 +333,7 @@ def load_entries_jsonl(path: Path) -> KnowledgeBase:
     if not entries:
         raise KnowledgeError(str(path), None, "the file holds no entries")
     oos_path = path.parent / OUT_OF_SCOPE_FILE  # a benchmark's negatives, beside its entries
-    out_of_scope = _parse_lines(oos_path) if oos_path.exists() else ()
+    out_of_scope = parse_lines(read_text(oos_path)) if oos_path.exists() else ()
     return KnowledgeBase(entries=tuple(entries), out_of_scope=out_of_scope, path=path,
                          entry_lines=seen)
 

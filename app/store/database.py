@@ -18,7 +18,7 @@ from sqlalchemy.engine import Connection, Engine
 
 # The newest migration under app/store/migrations/versions: a store already there skips
 # loading Alembic at all (tests check the two agree).
-SCHEMA_REVISION = "0001"
+SCHEMA_REVISION = "0002"
 MIGRATIONS = Path(__file__).parent / "migrations"
 _ADVISORY_LOCK = 0x706C6179  # PostgreSQL: one migration at a time across replicas
 

@@ -1,7 +1,11 @@
-"""The knowledge's history: every version of playbook.yaml that was served, with who changed it,
-how (a publish, a review add, an import, a restore, or a file edit the watcher picked up), when,
-the knowledge hash and a per-entry diff. Any version can be restored; the restore is itself a
-new version. Kept in the feedback database (it holds no customer text, so retention leaves it).
+"""The knowledge's history: every version of playbook.yaml and out_of_scope.txt that was served,
+with who changed it, how (a publish, a review add, an import, a restore, or a file edit the
+watcher picked up), when, the knowledge hash, a per-entry diff and the out-of-scope lines added
+and removed. Any version can be restored; the restore is itself a new version. Kept in the
+feedback database (it holds no customer text, so retention leaves it).
+
+A version recorded before out_of_scope.txt was kept has no such text (None): restoring it, or a
+replica following it, leaves that file as it is.
 """
 
 from __future__ import annotations
@@ -21,7 +25,13 @@ from app.engine.engine import Change, Engine
 from app.errors import KnowledgeError, PlaybookError, VersionNotFound
 from app.knowledge.conditions import Slot
 from app.knowledge.diff import EntryChange, FieldChange, knowledge_changes
-from app.knowledge.playbook import KnowledgeBase, parse_playbook_yaml, read_text
+from app.knowledge.playbook import (
+    OUT_OF_SCOPE_FILE,
+    KnowledgeBase,
+    parse_lines,
+    parse_playbook_yaml,
+    read_text,
+)
 from app.store.clock import parse_timestamp, timestamp
 
 if TYPE_CHECKING:
@@ -35,6 +45,26 @@ FILE_EDIT = Change(who="(edited on disk)", action="file-edit")
 
 
 @dataclass(frozen=True)
+class LineChanges:
+    """out_of_scope.txt's questions a version added and removed."""
+
+    added: tuple[str, ...]
+    removed: tuple[str, ...]
+
+    @classmethod
+    def between(cls, before: str | None, after: str) -> LineChanges:
+        old, new = parse_lines(before or ""), parse_lines(after)
+        kept_old, kept_new = set(old), set(new)
+        return cls(tuple(line for line in new if line not in kept_old),
+                   tuple(line for line in old if line not in kept_new))
+
+    def summary(self) -> str:
+        counts = [f"{len(lines)} {verb}" for lines, verb in ((self.added, "added"),
+                                                            (self.removed, "removed")) if lines]
+        return f"out_of_scope.txt: {', '.join(counts)}" if counts else ""
+
+
+@dataclass(frozen=True)
 class Version:
     number: int
     recorded_at: datetime
@@ -43,17 +73,26 @@ class Version:
     restored_from: int | None
     knowledge_hash: str
     changes: tuple[EntryChange, ...]
-    playbook: str = ""  # the whole file; only filled by KnowledgeHistory.version()
+    out_of_scope_changes: LineChanges
+    playbook: str = ""  # the whole files; only filled by KnowledgeHistory.version()
+    out_of_scope: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return {"version": self.number, "recorded_at": timestamp(self.recorded_at),
                 "who": self.who, "action": self.action, "restored_from": self.restored_from,
                 "knowledge_hash": self.knowledge_hash,
-                "changes": [asdict(c) for c in self.changes]}
+                "changes": [asdict(c) for c in self.changes],
+                "out_of_scope_changes": asdict(self.out_of_scope_changes)}
 
 
 def text_hash(text: str) -> str:
     return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+def snapshot_hash(playbook: str, out_of_scope: str) -> str:
+    """A version's identity: playbook.yaml's text, with out_of_scope.txt's when that file has
+    any (so the versions recorded before it was kept, and playbooks without one, keep theirs)."""
+    return text_hash(playbook + "\0" + out_of_scope if out_of_scope.strip() else playbook)
 
 
 def _change_of(raw: dict[str, Any]) -> EntryChange:
@@ -62,51 +101,59 @@ def _change_of(raw: dict[str, Any]) -> EntryChange:
     return EntryChange(raw["entry_id"], raw["kind"], raw["question"], fields)
 
 
-_COLUMNS = "version, recorded_at, who, action, restored_from, knowledge_hash, changes"
+_COLUMNS = ("version, recorded_at, who, action, restored_from, knowledge_hash, changes, "
+            "out_of_scope_changes")
 
 
-def _version(row: Any, playbook: str = "") -> Version:
-    number, recorded_at, who, action, restored_from, knowledge_hash, changes = row
+def _version(row: Any, playbook: str = "", out_of_scope: str | None = None) -> Version:
+    number, recorded_at, who, action, restored_from, knowledge_hash, changes, lines = row
+    line_changes = json.loads(lines) if lines else {"added": [], "removed": []}
     return Version(number, parse_timestamp(recorded_at), who, action, restored_from,
-                   knowledge_hash, tuple(_change_of(c) for c in json.loads(changes)), playbook)
+                   knowledge_hash, tuple(_change_of(c) for c in json.loads(changes)),
+                   LineChanges(tuple(line_changes["added"]), tuple(line_changes["removed"])),
+                   playbook, out_of_scope)
 
 
 class KnowledgeHistory:
     def __init__(self, store: FeedbackStore) -> None:
         self.store = store
 
-    def record(self, text: str, knowledge: KnowledgeBase, who: str, action: str,
-               slots: dict[str, Slot], restored_from: int | None = None,
+    def record(self, text: str, out_of_scope: str, knowledge: KnowledgeBase, who: str,
+               action: str, slots: dict[str, Slot], restored_from: int | None = None,
                unless_known: bool = False) -> Version | None:
-        """Add `text` as the newest version, unless it already is (every worker's watcher sees
-        the same edit: the first records it). With `unless_known`, neither when it is any
-        recorded version: a replica whose file is behind is brought forward, not recorded."""
+        """Add playbook.yaml's `text` and out_of_scope.txt's (empty when there is none) as the
+        newest version, unless they already are (every worker's watcher sees the same edit:
+        the first records it). With `unless_known`, neither when they are any recorded
+        version: a replica whose files are behind is brought forward, not recorded."""
+        snapshot = snapshot_hash(text, out_of_scope)
         with self.store.connection(write=True) as connection:
             if self.store.shared:  # one recorder at a time across replicas
                 connection.execute(sa.text("SELECT pg_advisory_xact_lock(:key)"),
                                    {"key": RECORD_LOCK})
             latest = connection.execute(sa.text(
-                "SELECT text_hash, playbook FROM knowledge_versions "
+                "SELECT text_hash, playbook, out_of_scope FROM knowledge_versions "
                 "ORDER BY version DESC LIMIT 1")).first()
-            if latest is not None and latest[0] == text_hash(text):
+            if latest is not None and latest[0] == snapshot:
                 return None
-            if unless_known and _known(connection, text_hash(text)):
+            if unless_known and _known(connection, snapshot):
                 return None
             before = _parsed(latest[1], knowledge.path, slots) if latest else None
             changes = knowledge_changes(before, knowledge)
+            lines = LineChanges.between(latest[2] if latest else None, out_of_scope)
             recorded_at = self.store.clock()
             number: int = connection.execute(sa.text(
                 "INSERT INTO knowledge_versions (recorded_at, who, action, restored_from, "
-                "knowledge_hash, text_hash, changes, playbook) VALUES (:at, :who, :action, "
-                ":restored_from, :knowledge_hash, :text_hash, :changes, :playbook) "
+                "knowledge_hash, text_hash, changes, playbook, out_of_scope, "
+                "out_of_scope_changes) VALUES (:at, :who, :action, :restored_from, "
+                ":knowledge_hash, :text_hash, :changes, :playbook, :out_of_scope, :lines) "
                 "RETURNING version"),
                 {"at": timestamp(recorded_at), "who": who, "action": action,
                  "restored_from": restored_from, "knowledge_hash": knowledge.content_hash(),
-                 "text_hash": text_hash(text),
-                 "changes": json.dumps([asdict(c) for c in changes]),
-                 "playbook": text}).scalar_one()
+                 "text_hash": snapshot, "changes": json.dumps([asdict(c) for c in changes]),
+                 "playbook": text, "out_of_scope": out_of_scope,
+                 "lines": json.dumps(asdict(lines))}).scalar_one()
         return Version(number, recorded_at, who, action, restored_from,
-                       knowledge.content_hash(), tuple(changes))
+                       knowledge.content_hash(), tuple(changes), lines)
 
     def versions(self, limit: int = 100) -> list[Version]:
         """The newest versions first, without their text."""
@@ -116,26 +163,35 @@ class KnowledgeHistory:
                                       {"limit": limit}).all()
         return [_version(row) for row in rows]
 
-    def newest(self) -> tuple[int, str, str] | None:
-        """The newest version's number, text hash and text."""
+    def newest(self) -> Newest | None:
         with self.store.connection(write=False) as connection:
             row = connection.execute(sa.text(
-                "SELECT version, text_hash, playbook FROM knowledge_versions "
+                "SELECT version, text_hash, playbook, out_of_scope FROM knowledge_versions "
                 "ORDER BY version DESC LIMIT 1")).first()
-        return (row[0], row[1], row[2]) if row else None
+        return Newest(row[0], row[1], row[2], row[3]) if row else None
 
-    def is_known(self, text: str) -> bool:
+    def is_known(self, playbook: str, out_of_scope: str) -> bool:
         with self.store.connection(write=False) as connection:
-            return _known(connection, text_hash(text))
+            return _known(connection, snapshot_hash(playbook, out_of_scope))
 
     def version(self, number: int) -> Version:
         with self.store.connection(write=False) as connection:
-            row = connection.execute(sa.text(f"SELECT {_COLUMNS}, playbook FROM "
+            row = connection.execute(sa.text(f"SELECT {_COLUMNS}, playbook, out_of_scope FROM "
                                              "knowledge_versions WHERE version = :number"),
                                      {"number": number}).first()
         if row is None:
             raise VersionNotFound(number)
-        return _version(row[:-1], row[-1])
+        return _version(row[:-2], row[-2], row[-1])
+
+
+@dataclass(frozen=True)
+class Newest:
+    """The newest version's number, identity (`snapshot_hash`) and files."""
+
+    number: int
+    snapshot: str
+    playbook: str
+    out_of_scope: str | None
 
 
 def _known(connection: Connection, text_hash: str) -> bool:
@@ -150,17 +206,24 @@ def _parsed(text: str, path: Path | None, slots: dict[str, Slot]) -> KnowledgeBa
         return None
 
 
+def out_of_scope_text(playbook: Path) -> str:
+    """The text of the out_of_scope.txt beside `playbook` ("" when there is none)."""
+    path = playbook.parent / OUT_OF_SCOPE_FILE
+    return read_text(path) if path.exists() else ""
+
+
 def record_change(history: KnowledgeHistory, knowledge: KnowledgeBase,
                   change: Change | None) -> Version | None:
-    """Record the playbook.yaml `knowledge` was loaded from, unless it is the newest version.
-    On a database shared by replicas, an unannounced file that is an older version is a replica
-    behind the others (brought forward by app.store.replication), not a change."""
+    """Record the playbook.yaml `knowledge` was loaded from and the out_of_scope.txt beside it,
+    unless they are the newest version. On a database shared by replicas, unannounced files
+    that are an older version are a replica behind the others (brought forward by
+    app.store.replication), not a change."""
     path = knowledge.path
     if path is None or path.suffix not in (".yaml", ".yml"):
         return None  # a benchmark's entries.jsonl: nothing to restore to
-    return history.record(read_text(path), knowledge, (change or FILE_EDIT).who,
-                          (change or FILE_EDIT).action, knowledge.slots,
-                          change.restored_from if change else None,
+    return history.record(read_text(path), out_of_scope_text(path), knowledge,
+                          (change or FILE_EDIT).who, (change or FILE_EDIT).action,
+                          knowledge.slots, change.restored_from if change else None,
                           unless_known=change is None and history.store.shared)
 
 
@@ -180,11 +243,14 @@ def attach_history(engine: Engine, store: FeedbackStore) -> KnowledgeHistory:
 
 
 def restore(engine: Engine, history: KnowledgeHistory, number: int, who: str) -> Version:
-    """Make version `number` the playbook again, recorded as a new version (restoring the
-    newest version changes nothing). The engine must have its history attached."""
-    text = history.version(number).playbook
-    engine.publish(lambda _text, knowledge: _checked(text, knowledge),
-                   Change(who, "restore", restored_from=number))
+    """Make version `number` the playbook and out_of_scope.txt again, recorded as a new version
+    (restoring the newest version changes nothing). The engine must have its history
+    attached."""
+    version = history.version(number)
+    out_of_scope = version.out_of_scope
+    engine.publish(lambda _text, knowledge: _checked(version.playbook, knowledge),
+                   Change(who, "restore", restored_from=number),
+                   out_of_scope=None if out_of_scope is None else lambda *_: out_of_scope)
     return history.versions(limit=1)[0]
 
 

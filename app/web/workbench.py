@@ -104,18 +104,29 @@ class PreviewOut(CheckOut):
                                           "verdict), newly refused, and the gate figures.")
 
 
+class LineChangesOut(BaseModel):
+    added: list[str]
+    removed: list[str]
+
+
 class VersionOut(BaseModel):
     version: int
     recorded_at: str
     who: str
-    action: str = Field(description="publish, review-add, restore, import, edit or file-edit.")
+    action: str = Field(description="publish, review-add, review-out-of-scope, restore, "
+                        "import, edit or file-edit.")
     restored_from: int | None
     knowledge_hash: str
     changes: list[dict[str, Any]]
+    out_of_scope_changes: LineChangesOut = Field(
+        description="The questions this version added to and removed from out_of_scope.txt.")
 
 
 class VersionTextOut(VersionOut):
     playbook: str
+    out_of_scope: str | None = Field(description="The whole out_of_scope.txt (\"\" when there "
+                                     "was none); null for a version recorded before that file "
+                                     "was kept, which a restore leaves as it is.")
 
 
 class PublishOut(BaseModel):
@@ -228,10 +239,11 @@ def history(store: StoreDep,
 
 
 @router.get("/history/{version}", response_model=VersionTextOut,
-            summary="One version, with the whole playbook.yaml it was")
+            summary="One version, with the whole playbook.yaml and out_of_scope.txt it was")
 def history_version(version: VersionNumber, store: StoreDep) -> VersionTextOut:
     found = KnowledgeHistory(store).version(version)
-    return VersionTextOut.model_validate({**found.to_dict(), "playbook": found.playbook})
+    return VersionTextOut.model_validate({**found.to_dict(), "playbook": found.playbook,
+                                          "out_of_scope": found.out_of_scope})
 
 
 @router.post("/history/{version}/restore", response_model=PublishOut,

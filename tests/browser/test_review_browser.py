@@ -1,7 +1,8 @@
 """The review queue clustered by meaning, in Debian's Chromium against the real app, model and
 seed playbook: paraphrases are one cluster with every member and its count, what the playbook
 answers now, a link to start a new entry; "Add all" teaches the entry every member, "Dismiss"
-takes the ticked members off the queue, "Not in the playbook" writes them into out_of_scope.txt.
+takes the ticked members off the queue, "Not in the playbook" writes them into out_of_scope.txt
+(a version in the workbench's history).
 
 Screenshot: artifacts/screenshots/review-clusters.png.
 """
@@ -113,6 +114,12 @@ def test_a_question_is_marked_not_in_the_playbook_and_refused_from_then_on(
     assert live.engine.ask(question).out_of_scope == question
     assert [q.review_status for q in live.store.queries() if q.question == question] == [
         "dismissed"]
+    # A version of the knowledge like any change: the workbench's history lists the line.
+    page.goto(live.url + "/workbench")
+    newest = page.locator("#history > li").first
+    expect(newest.locator(".wb-version-meta")).to_contain_text(" · admin · review-out-of-scope")
+    expect(newest.locator(".wb-version-changes > li")).to_have_text(
+        [f"added to out_of_scope.txt: “{question}”"])
 
 
 def test_a_refusal_that_may_be_overruled_is_asked_about_and_forced_on_yes(

@@ -660,19 +660,29 @@
     li.appendChild(head);
     const action = version.action + (version.restored_from ? " of version " + version.restored_from : "");
     li.appendChild(el("p", "wb-version-meta", when(version.recorded_at) + " · " + version.who + " · " + action));
-    const list = el("ul", "wb-version-changes");
-    version.changes.forEach(function (change) { list.appendChild(el("li", null, changeLine(change))); });
-    if (!version.changes.length) {
+    const lines = version.out_of_scope_changes;
+    const outOfScope = lines.added.map(function (q) { return "added to out_of_scope.txt: “" + q + "”"; })
+      .concat(lines.removed.map(function (q) { return "removed from out_of_scope.txt: “" + q + "”"; }));
+    if (!version.changes.length && !outOfScope.length) {
       li.appendChild(el("p", "empty", "No entry changed."));
-    } else if (version.changes.length > 4) {
+    }
+    changeList(li, version.changes.map(changeLine), " entry changes");
+    changeList(li, outOfScope, " out-of-scope questions");
+    return li;
+  }
+
+  function changeList(li, texts, many) {
+    if (!texts.length) return;
+    const list = el("ul", "wb-version-changes");
+    texts.forEach(function (text) { list.appendChild(el("li", null, text)); });
+    if (texts.length > 4) {
       const more = el("details");
-      more.appendChild(el("summary", null, version.changes.length + " entry changes"));
+      more.appendChild(el("summary", null, texts.length + many));
       more.appendChild(list);
       li.appendChild(more);
     } else {
       li.appendChild(list);
     }
-    return li;
   }
 
   async function loadHistory() {
