@@ -1,5 +1,5 @@
 """Knowledge findings: orphans, duplicates, conflicts, misplaced alternates, odd macro names,
-conditions a card states in words but not in `conditions:`."""
+conditions a card states in words but not in `conditions:`, out-of-scope lines close to a card."""
 
 from __future__ import annotations
 
@@ -7,13 +7,15 @@ from dataclasses import dataclass
 from itertools import combinations
 
 import numpy as np
+import numpy.typing as npt
 
-from app.embedding.embedder import Embedder
+from app.embedding.embedder import Embedder, Vectors
 from app.knowledge.glossary import Glossary
 from app.knowledge.macros import macro_problem, normalize_dashes
 from app.knowledge.mentions import extract_mentions
-from app.knowledge.playbook import KnowledgeBase, display_path
+from app.knowledge.playbook import OUT_OF_SCOPE_FILE, KnowledgeBase, display_path, read_text
 from app.knowledge.text import question_key
+from app.ranking.out_of_scope import SIBLING
 from app.records import Entry
 
 # Questions of two entries this similar (cosine) ask the same thing.
@@ -132,13 +134,6 @@ def _by_embedding(kb: KnowledgeBase, embedder: Embedder) -> list[LintFinding]:
             f"near-duplicate of {a.id!r} (cosine {similarity[i, j]:.2f})"
             + ("" if same else " with a different answer or macro: a conflict"),
             "merge the entries" if same else "decide which answer is right and merge"))
-    findings += _misplaced_alternates(kb, embedder, glossary)
-    return findings
-
-
-def _misplaced_alternates(
-    kb: KnowledgeBase, embedder: Embedder, glossary: Glossary
-) -> list[LintFinding]:
     texts: list[str] = []
     owners: list[int] = []
     for number, entry in enumerate(kb.entries):
@@ -147,6 +142,13 @@ def _misplaced_alternates(
             owners.append(number)
     vectors = embedder.encode(texts)
     owner = np.array(owners)
+    findings += _misplaced_alternates(kb, vectors, owner)
+    findings += _out_of_scope_near_cards(kb, vectors, owner, embedder, glossary)
+    return findings
+
+
+def _misplaced_alternates(kb: KnowledgeBase, vectors: Vectors,
+                          owner: npt.NDArray[np.int_]) -> list[LintFinding]:
     similarity = vectors @ vectors.T
     np.fill_diagonal(similarity, -np.inf)
     findings: list[LintFinding] = []
@@ -165,4 +167,31 @@ def _misplaced_alternates(
                     f"({others[best_other]:.2f}) than to its own ({own:.2f})",
                     "reword it with the words that set this entry apart, or move it"))
             row += 1
+    return findings
+
+
+def _out_of_scope_near_cards(kb: KnowledgeBase, vectors: Vectors, owner: npt.NDArray[np.int_],
+                             embedder: Embedder, glossary: Glossary) -> list[LintFinding]:
+    """A line of out_of_scope.txt as near a card's text as SIBLING: a question worded like it
+    is refused, though meant for the card (the rule at query time refuses a question nearer a
+    line than to any card)."""
+    if not kb.out_of_scope or kb.path is None:
+        return []
+    path = kb.path.parent / OUT_OF_SCOPE_FILE
+    numbers: dict[str, int] = {}
+    for number, line in enumerate(read_text(path).splitlines(), start=1):
+        numbers.setdefault(line.strip(), number)
+    similarity = embedder.encode([glossary.expand(line) for line in kb.out_of_scope]) @ vectors.T
+    findings: list[LintFinding] = []
+    for line, row in zip(kb.out_of_scope, similarity, strict=True):
+        nearest = int(np.argmax(row))
+        if row[nearest] < SIBLING:
+            continue
+        card = kb.entries[owner[nearest]].id
+        findings.append(LintFinding(
+            "info", f"{display_path(path)}:{numbers.get(line, 0)}", card,
+            f"out-of-scope line {line!r} is close to entry {card!r} ({row[nearest]:.2f}): a "
+            "question worded like it is refused, even one the card answers",
+            "delete the line if the card answers it; if not, keep it or reword it with what "
+            "sets it apart"))
     return findings
