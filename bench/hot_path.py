@@ -116,6 +116,9 @@ class CachedEncoder:
         self.vectors = {text: real.encode([text])[0] for text in texts}
 
     def encode(self, texts: Sequence[str]) -> Any:
+        for text in texts:  # what the engine makes of a long paste beyond its windows, once
+            if text not in self.vectors:
+                self.vectors[text] = self.real.encode([text])[0]
         return np.stack([self.vectors[t] for t in texts])
 
 
@@ -150,9 +153,10 @@ def engine_section(engine: Any, old: dict[str, types.ModuleType], rounds: int,
     state = engine._current()
     questions = [q for q, _ in eval_queries()]
     every = identity_questions()
-    every_corrected = [state.speller.correct(clean_question(q, engine.settings.max_question_chars))
-                       for q in every]
-    texts = [clean_question(q, engine.settings.max_question_chars) for q in questions]
+    every_corrected = [state.speller.correct(clean_question(
+        q, engine.settings.max_question_chars, lines=True)) for q in every]
+    texts = [clean_question(q, engine.settings.max_question_chars, lines=True)
+             for q in questions]
     corrected = [state.speller.correct(t) for t in texts]
     expanded = [state.glossary.expand(t) for t in corrected]
     vectors = [engine.embedder.encode([t])[0] for t in expanded]

@@ -7,6 +7,7 @@ from typing import Any, Literal
 from fastapi import APIRouter, Request
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.concurrency import run_in_threadpool
+from starlette.responses import Response
 
 from app.records import Answer, confidence_band
 from app.store.asking import ask_and_log
@@ -20,6 +21,7 @@ from app.web.schemas import (
     AskRequest,
     WholeNumber,
     error_responses,
+    json_response,
 )
 
 router = APIRouter(prefix="/api", responses=error_responses(400, 404, 413, 415, 422, 429, 503))
@@ -75,14 +77,14 @@ class FeedbackIn(FeedbackOut):
 @router.post("/chat/ask", response_model=ChatAnswerOut,
                summary="Answer a question and log it for review (the chat page uses this)")
 async def chat_ask(body: AskRequest, engine: EngineDep, store: StoreDep,
-                   request: Request) -> ChatAnswerOut:
+                   request: Request) -> Response:
     # One thread hop for the engine and the log (see app.web.api's /api/ask).
     answer, query_id = await run_in_threadpool(
         lambda: ask_and_log(engine, store, body.question, channel="web", top_k=body.top_k,
                             tags=body.tags or ()))
     note_answer(request.state, answer)
     token = store.feedback_token(query_id) if query_id is not None else None
-    return ChatAnswerOut.build(answer, query_id, token)
+    return json_response(ChatAnswerOut.build(answer, query_id, token))
 
 
 @router.post("/feedback", response_model=FeedbackOut, summary="👍 / 👎 on one answer")
