@@ -1,8 +1,8 @@
 """The knowledge's history: every version of playbook.yaml and out_of_scope.txt that was served,
-with who changed it, how (a publish, a review add, an import, a restore, or a file edit the
-watcher picked up), when, the knowledge hash, a per-entry diff and the out-of-scope lines added
-and removed. Any version can be restored; the restore is itself a new version. Kept in the
-feedback database (it holds no customer text, so retention leaves it).
+with who changed it, how (a publish, a review add, questions marked out of scope, an import, a
+restore, or a file edit the watcher picked up), when, the knowledge hash, a per-entry diff and
+the out-of-scope lines added and removed. Any version can be restored; the restore is itself a
+new version. Kept in the feedback database (it holds no customer text, so retention leaves it).
 
 A version recorded before out_of_scope.txt was kept has no such text (None): restoring it, or a
 replica following it, leaves that file as it is.
