@@ -247,16 +247,21 @@ def test_lint_suggests_a_condition_the_question_states_in_words(tiny_settings: S
 
 
 
-def test_lint_names_an_out_of_scope_line_close_to_a_card(tiny_settings: Settings) -> None:
+def test_lint_names_an_out_of_scope_line_that_is_or_is_close_to_a_cards_phrasing(
+        tiny_settings: Settings) -> None:
     from app.knowledge.lint import lint
     from app.knowledge.playbook import load_knowledge
 
     out_of_scope = tiny_settings.knowledge_dir / "out_of_scope.txt"
     out_of_scope.write_text(out_of_scope.read_text(encoding="utf-8")
-                            + "cancel my gift card order\n", encoding="utf-8")
+                            + "cancel my gift card order\nCancel my order, please!\n",
+                            encoding="utf-8")
     findings = [str(f) for f in lint(load_knowledge(tiny_settings.knowledge_dir), FakeEmbedder())
                 if f.message.startswith("out-of-scope line")]
     assert findings == [
+        f"{out_of_scope}:6 [cancel-order] error: out-of-scope line 'Cancel my order, please!' is "
+        "also a phrasing of entry 'cancel-order' (fix: delete the line if the card answers it, "
+        "else the phrasing)",
         f"{out_of_scope}:5 [cancel-order] info: out-of-scope line 'cancel my gift card order' is "
         "close to entry 'cancel-order' (0.76): a question worded like it is refused, even one the "
         "card answers (fix: delete the line if the card answers it; if not, keep it or reword it "

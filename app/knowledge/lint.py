@@ -87,6 +87,12 @@ def _exact_duplicates(kb: KnowledgeBase) -> list[LintFinding]:
                     "error", _where(kb, entry), entry.id,
                     f"{text!r} is also a phrasing of entry {first.id!r}",
                     "keep the phrasing on one entry only, or merge the two entries"))
+    for line, where in _out_of_scope_lines(kb):
+        if (card := owner.get(question_key(line))) is not None:
+            findings.append(LintFinding(
+                "error", where, card.id,
+                f"out-of-scope line {line!r} is also a phrasing of entry {card.id!r}",
+                "delete the line if the card answers it, else the phrasing"))
         for variant in entry.variants:
             findings.append(LintFinding(
                 "info", str(variant.source), entry.id,
@@ -175,23 +181,33 @@ def _out_of_scope_near_cards(kb: KnowledgeBase, vectors: Vectors, owner: npt.NDA
     """A line of out_of_scope.txt as near a card's text as SIBLING: a question worded like it
     is refused, though meant for the card (the rule at query time refuses a question nearer a
     line than to any card)."""
+    phrasings = {question_key(t) for e in kb.entries for t in (e.question, *e.alternates)}
+    lines = [(line, where) for line, where in _out_of_scope_lines(kb)
+             if question_key(line) not in phrasings]  # those are errors already
+    if not lines:
+        return []
+    similarity = embedder.encode([glossary.expand(line) for line, _ in lines]) @ vectors.T
+    findings: list[LintFinding] = []
+    for (line, where), row in zip(lines, similarity, strict=True):
+        nearest = int(np.argmax(row))
+        if row[nearest] < SIBLING:
+            continue
+        card = kb.entries[owner[nearest]].id
+        findings.append(LintFinding(
+            "info", where, card,
+            f"out-of-scope line {line!r} is close to entry {card!r} ({row[nearest]:.2f}): a "
+            "question worded like it is refused, even one the card answers",
+            "delete the line if the card answers it; if not, keep it or reword it with what "
+            "sets it apart"))
+    return findings
+
+
+def _out_of_scope_lines(kb: KnowledgeBase) -> list[tuple[str, str]]:
+    """Each question of out_of_scope.txt with its file:line."""
     if not kb.out_of_scope or kb.path is None:
         return []
     path = kb.path.parent / OUT_OF_SCOPE_FILE
     numbers: dict[str, int] = {}
     for number, line in enumerate(read_text(path).splitlines(), start=1):
         numbers.setdefault(line.strip(), number)
-    similarity = embedder.encode([glossary.expand(line) for line in kb.out_of_scope]) @ vectors.T
-    findings: list[LintFinding] = []
-    for line, row in zip(kb.out_of_scope, similarity, strict=True):
-        nearest = int(np.argmax(row))
-        if row[nearest] < SIBLING:
-            continue
-        card = kb.entries[owner[nearest]].id
-        findings.append(LintFinding(
-            "info", f"{display_path(path)}:{numbers.get(line, 0)}", card,
-            f"out-of-scope line {line!r} is close to entry {card!r} ({row[nearest]:.2f}): a "
-            "question worded like it is refused, even one the card answers",
-            "delete the line if the card answers it; if not, keep it or reword it with what "
-            "sets it apart"))
-    return findings
+    return [(line, f"{display_path(path)}:{numbers.get(line, 0)}") for line in kb.out_of_scope]
