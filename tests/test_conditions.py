@@ -103,7 +103,9 @@ def test_a_missing_or_empty_slots_file_declares_no_slots(tmp_path: Path) -> None
          "slot 'tracking': a count needs 'nouns:', the words agents count (tracking numbers)"),
         ("elapsed:\n  kind: duration\n  lable: time\n", 1,
          "slot 'elapsed': unknown setting(s) ['lable']; "
-         "allowed: kind, label, noun, values, match_case, brands, patterns, nouns"),
+         "allowed: kind, label, noun, values, match_case, brands, patterns, nouns, unlisted"),
+        ("vendor:\n  kind: choice\n  values: {Sony: []}\n  unlisted: sometimes\n", 1,
+         "slot 'vendor': 'unlisted:' is true or false, not 'sometimes'"),
         ("vendor:\n  kind: choice\n  values: {Target: []}\n  match_case: [Targte]\n", 1,
          "slot 'vendor': match_case names unknown value(s) ['Targte']"),
         ("vendor:\n  kind: choice\n  values: {Sony: []}\n  brands: [Sony, Bose]\n", 1,
@@ -216,6 +218,28 @@ def test_a_brand_counts_as_the_vendor_only_where_it_names_the_seller() -> None:
     assert vendors("Sony said no to the cancel") == ["Sony"]
     # A vendor that is not a brand counts wherever it is named.
     assert vendors("Costco TV, customer wants to cancel") == ["Costco"]
+
+
+def test_an_unlisted_name_in_a_sellers_place_is_a_vendor_as_written() -> None:
+    slots = load_slots(SHIPPED_SLOTS)
+
+    def vendors(question: str) -> list[str | float]:
+        return [m.value for m in extract_mentions(question, slots) if m.slot == "vendor"]
+
+    assert vendors("vendor: Zzyzx Home, cx wants the address changed") == ["Zzyzx Home"]
+    assert vendors("the vendor is zzyzx and the cx wants to cancel") == ["zzyzx"]
+    assert vendors("bought it from Zzyzx Home last week") == ["Zzyzx Home"]
+    assert vendors("Zzyzx's the vendor on this one") == ["Zzyzx"]
+    assert vendors("vendor is Best Buy fyi") == ["Best Buy"]
+    # Not names: English words, an abbreviation, a listed name misspelled, a negated one, a
+    # name without a seller's place, or words on the next line.
+    assert vendors("the vendor is not responding") == []
+    assert vendors("the vendor is Green Valley") == []
+    assert vendors("vendor is OOS on one sku") == []
+    assert vendors("vendor is bestbuyy") == []
+    assert vendors("the vendor is not Zzyzx") == []
+    assert vendors("a Zzyzx order, cx wants to cancel") == []
+    assert vendors("vendor:\nZzyzx Home") == []
 
 
 def test_choice_slots_are_found_where_their_patterns_match() -> None:

@@ -21,6 +21,7 @@ vendor:
   kind: choice
   label: vendor
   noun: orders
+  unlisted: true
   values:
     Best Buy: [BB]
     Home Depot: []
@@ -47,6 +48,15 @@ def test_a_contradicted_card_is_ruled_out_with_the_reason(
         ("change-address", 0.0,
          "applies to Best Buy orders; your question mentions Home Depot")]
     assert "change-address" not in [m.entry.id for m in answer.alternatives]
+
+
+def test_a_vendor_the_slots_do_not_list_rules_out_the_card_by_its_name(
+        tiny_settings: Settings, fake_embedder: FakeEmbedder) -> None:
+    engine = conditional_engine(tiny_settings, fake_embedder)
+    answer = engine.ask("update address on order, the vendor is Zzyzx Home")
+    assert (answer.matched, answer.best) == (False, None)
+    assert [(r.match.entry.id, r.reason) for r in answer.ruled_out] == [
+        ("change-address", "applies to Best Buy orders; your question mentions Zzyzx Home")]
 
 
 def test_a_card_answers_when_its_condition_holds_or_is_not_mentioned(

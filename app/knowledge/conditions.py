@@ -34,7 +34,8 @@ Kind = Literal["choice", "duration", "count"]
 Op = Literal["in", "<", "<=", ">", ">="]
 _KINDS: tuple[Kind, ...] = ("choice", "duration", "count")
 _BOUND_WORDS: dict[Op, str] = {">": "more than", ">=": "at least", "<": "fewer than", "<=": "at most"}
-_SLOT_KEYS = ("kind", "label", "noun", "values", "match_case", "brands", "patterns", "nouns")
+_SLOT_KEYS = ("kind", "label", "noun", "values", "match_case", "brands", "patterns", "nouns",
+              "unlisted")
 # In a choice's `patterns`, {n} stands for a number in digits or words ("2", "two", "a dozen").
 NUMBER_PLACEHOLDER = "{n}"
 # libyaml's parser when PyYAML has it: about 10x faster, with the same nodes and marks.
@@ -67,6 +68,8 @@ class Slot:
     # (value, regular expression) for the ways of writing a value that hold numbers ("2 of the
     # 5 items have shipped"); a pattern's match hides any alias found inside it.
     patterns: tuple[tuple[str, str], ...] = ()
+    # Whether a name in a seller's place that is not a value counts (app.knowledge.unlisted).
+    unlisted: bool = False
 
     def terms(self) -> tuple[str, ...]:
         """Every way the slot's values are written: names, aliases, count nouns and, for a
@@ -176,8 +179,12 @@ def _parse_slot(name: str, body: yaml.Node, file: str, line: int) -> Slot:
     for key, named in (("match_case", match_case), ("brands", brands)):
         if stray := [v for v in named if v not in values]:
             raise problem(f"{key} names unknown value(s) {stray}")
+    unlisted = _scalar(nodes.get("unlisted")).casefold() or "false"
+    if unlisted not in ("true", "false"):
+        raise problem(f"'unlisted:' is true or false, not {unlisted!r}")
     return Slot(name, "choice", label, line, _scalar(nodes.get("noun")), values, match_case,
-                brands, patterns=_patterns(nodes.get("patterns"), values, problem))
+                brands, patterns=_patterns(nodes.get("patterns"), values, problem),
+                unlisted=unlisted == "true")
 
 
 def _patterns(node: yaml.Node | None, values: dict[str, tuple[str, ...]],

@@ -19,6 +19,7 @@ from app.knowledge.conditions import Mention, Slot
 from app.knowledge.dates import WEEKDAY_NAME, elapsed_spans
 from app.knowledge.quantities import COUNT_NUM, HOURS, NUM, UNIT, number, unit
 from app.knowledge.terms import find_values, words_pattern
+from app.knowledge.unlisted import unlisted_names
 
 _AT_MOST = r"(?:within|in)\s+the\s+(?:last|past)|within|(?:less|fewer)\s+th[ae]n|under|up\s+to|at\s+most"
 _AT_LEAST = r"more\s+th[ae]n|at\s+least|over|after"
@@ -64,9 +65,17 @@ def extract_mentions(question: str, slots: dict[str, Slot]) -> tuple[Mention, ..
 def _choices(question: str, slot: Slot) -> list[tuple[int, Mention]]:
     """A value right after a negation ("no longer in stock", "not Best Buy") says only what is
     not the case: it is not a mention. (Values that are negations themselves, "not yet sent",
-    are written out in the slot and matched whole.)"""
-    return [(start, Mention(slot.name, value, text)) for start, value, text in find_values(question, slot)
-            if not _NEGATED.search(question, 0, start)]
+    are written out in the slot and matched whole.) A slot with `unlisted` also counts a name
+    in a seller's place that it does not list, as written."""
+    values = find_values(question, slot)
+    found = [(start, Mention(slot.name, value, text)) for start, value, text in values
+             if not _NEGATED.search(question, 0, start)]
+    if slot.unlisted:
+        listed = [(start, start + len(text)) for start, _, text in values]
+        found += [(start, Mention(slot.name, name, name))
+                  for start, name in unlisted_names(question, slot, listed)
+                  if not _NEGATED.search(question, 0, start)]
+    return found
 
 def _durations(question: str, slot: Slot) -> list[tuple[int, Mention]]:
     found = [(m.start(), Mention(slot.name, 48.0 if " " in m[0] else 24.0, m[0]))
