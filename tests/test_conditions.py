@@ -468,6 +468,9 @@ def test_names_match_only_as_whole_words(slots: dict[str, Slot], question: str) 
         ("tracking hasn't updated within 24 hours", 24.0, "within 24 hours", math.inf),
         ("it's been 3-5 days", 72.0, "3-5 days", 120.0),
         ("tracking went quiet about a fortnight ago", 336.0, "a fortnight", None),
+        # "ago" is time that has passed, even beside a rule's words.
+        ("ordered 5 weeks ago, is that within the processing time?", 840.0, "5 weeks", None),
+        ("the SLA is a week but it shipped 10 days ago", 240.0, "10 days", None),
     ],
 )
 def test_elapsed_time_is_read_in_hours(

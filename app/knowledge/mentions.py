@@ -48,6 +48,9 @@ _RULE_BEFORE = re.compile(r"\b(?:takes?|will|would|expected|estimated?|supposed\
 # A necessary condition for a _DURATION match, cheap to test: its unit, after a digit or a space
 # and before a non-word character.
 _ANY_UNIT = re.compile(rf"(?<=[\d\s])(?:{UNIT})(?!\w)", re.IGNORECASE)
+# "5 weeks ago" is time that has passed, whatever rule the sentence also names ("ordered 5 weeks
+# ago, is that within the processing time?").
+_AGO = re.compile(r"[\s,]*ago\b", re.IGNORECASE)
 _RULE_AFTER = re.compile(r"^[\s'’]*(?:[\w'’]+\s+)?(?:sla|turnaround|processing|shipping|window|policy|"
                          r"guarantee|returns?|lead\s+time)\b", re.IGNORECASE)
 
@@ -92,8 +95,8 @@ def _durations(question: str, slot: Slot) -> list[tuple[int, Mention]]:
         before, after = question[: m.start()], question[m.end() :]
         sentence = re.split(r"[.?!;\n]", before)[-1] + m[0] + re.split(r"[.?!;\n]", after)[0]
         adjectival = m["unit"].casefold() in HOURS and number(m["num"]) > 1  # "a 30 day window"
-        if adjectival or _RULE_IN_SENTENCE.search(sentence) or _RULE_BEFORE.search(before) \
-                or _RULE_AFTER.search(after):
+        if not _AGO.match(after) and (adjectival or _RULE_IN_SENTENCE.search(sentence)
+                                      or _RULE_BEFORE.search(before) or _RULE_AFTER.search(after)):
             continue
         hours, half = HOURS[unit(m["unit"])], 0.5 if m["half"] or m["half2"] else 0.0
         low = (number(m["num"]) + half) * hours
