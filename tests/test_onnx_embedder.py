@@ -160,21 +160,6 @@ def test_export_from_another_model_is_refused(
         OnnxEmbedder(export_onnx(model_path, cache_dir), impostor)
 
 
-def test_an_export_onnxruntime_cannot_read_fails_the_first_encode_saying_how_to_mend_it(
-    model_path: Path, cache_dir: Path, tmp_path: Path
-) -> None:
-    """The session is made in a thread, so the error surfaces where the encoder is first used
-    (`playbook serve` encodes once before it listens, so there it fails the start)."""
-    exported = export_onnx(model_path, cache_dir)
-    broken = tmp_path / exported.name
-    shutil.copy(exported.with_name(exported.name + ".json"), tmp_path)
-    broken.write_bytes(b"not an ONNX graph")
-    embedder = OnnxEmbedder(broken, model_path)
-    with pytest.raises(ModelError, match=rf"^onnxruntime cannot load {broken}: .+; delete that "
-                       "file to export the model again$"):
-        embedder.encode(["cx says pkg was stolen"])
-
-
 def test_concurrent_encode_matches_sequential(fp32: OnnxEmbedder) -> None:
     expected = [fp32.encode([text]) for text in QUESTIONS]
     with ThreadPoolExecutor(max_workers=8) as pool:

@@ -6,7 +6,6 @@ from __future__ import annotations
 import asyncio
 import json
 import os
-import shutil
 import subprocess
 import sys
 import threading
@@ -17,8 +16,7 @@ import httpx
 import pytest
 from fastapi.testclient import TestClient
 
-from app.config import Settings, default_model_path
-from app.embedding.onnx_export import export_onnx
+from app.config import Settings
 from app.engine.engine import Engine
 from app.errors import FeedbackNotSaved
 from app.web import app as app_module
@@ -132,23 +130,3 @@ def test_serve_stops_with_the_error_when_the_rest_cannot_be_wired(
     assert [(r["level"], r["message"]) for r in records if r["level"] == "critical"] == [
         ("critical", "the server could not finish starting: Can't load plugin: "
          "sqlalchemy.dialects:nosuchdatabase")]
-
-
-@pytest.mark.model
-def test_serve_fails_its_start_when_the_encoder_cannot_load(
-        tiny_settings: Settings, onnx_cache: Path, tmp_path: Path) -> None:
-    """The encoder's session is made in a thread; the start waits for it, so a broken export
-    stops `playbook serve` with the model's exit code, not the first question with a 503."""
-    exported = export_onnx(default_model_path(), onnx_cache)
-    cache = tmp_path / "onnx"
-    shutil.copytree(onnx_cache, cache, ignore=shutil.ignore_patterns("*.onnx"))
-    broken = cache / exported.relative_to(onnx_cache)
-    broken.write_bytes(b"not an ONNX graph")
-    env = {**os.environ, "PLAYBOOK_KNOWLEDGE_DIR": str(tiny_settings.knowledge_dir),
-           "PLAYBOOK_INDEX_DIR": str(tiny_settings.index_dir),
-           "PLAYBOOK_ONNX_CACHE_DIR": str(cache), "HF_HUB_OFFLINE": "1"}
-    done = subprocess.run([sys.executable, "-m", "app", "serve", "--port", str(free_port())],
-                          cwd=tmp_path, env=env, capture_output=True, text=True, timeout=600)
-    assert done.returncode == 6
-    assert done.stderr.startswith(f"error: onnxruntime cannot load {broken}: ")
-    assert done.stderr.endswith("; delete that file to export the model again\n")

@@ -44,10 +44,9 @@ class Context:
 
     def engine(self) -> Engine:
         """An engine over the configured knowledge, its index loaded (or built)."""
-        self.require_knowledge()
-        embedder = self.embedder()  # first: its model loads in a thread while the engine imports
         from app.engine.engine import Engine
 
-        engine = Engine(self.settings, embedder)
+        self.require_knowledge()
+        engine = Engine(self.settings, self.embedder())
         engine.load()
         return engine

@@ -14,7 +14,6 @@ import logging
 import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
-from concurrent.futures import Future
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -253,25 +252,13 @@ class OnnxEmbedder:
         self._batch_size = INT8_BATCH_SIZE if precision == "int8" else BATCH_SIZE
         self._dimension = spec.dimension
         self._tokenizer, self._pad_id = load_tokenizer(spec)
-        # Making the session takes ~0.2 s (fp32), nearly all of it outside the GIL: in a thread
-        # of its own it overlaps what the caller does next (reading the index, importing the
-        # web stack). The first `encode` waits for it.
-        self._sessions: Future[tuple[SessionPool[ort.InferenceSession], set[str]]] = Future()
-        threading.Thread(target=self._open_sessions, args=(onnx_path, threads),
-                         name="onnx-session", daemon=True).start()
-
-    def _open_sessions(self, onnx_path: Path, threads: int) -> None:
         try:
             solo = new_session(onnx_path, threads)
         except Exception as exc:  # onnxruntime's errors derive from Exception only
-            error = ModelError(f"onnxruntime cannot load {onnx_path}: {exc}; delete that file "
-                               "to export the model again")
-            error.__cause__ = exc
-            self._sessions.set_exception(error)
-            return
+            raise ModelError(f"onnxruntime cannot load {onnx_path}: {exc}") from exc
         shared: Any = (lambda: new_session(onnx_path, 1)) if threads > 1 else solo
-        self._sessions.set_result((SessionPool(solo, shared),
-                                   {node.name for node in solo.get_inputs()}))
+        self._sessions = SessionPool(solo, shared)
+        self._input_names = {node.name for node in solo.get_inputs()}
 
     @property
     def identity(self) -> str:
@@ -299,9 +286,8 @@ class OnnxEmbedder:
 
     def _pooled(self, encodings: Sequence[Encoding]) -> Vectors:
         batch = pad(encodings, self._pad_id)
-        pool, input_names = self._sessions.result()
-        with pool.session() as session:
-            hidden = session.run([OUTPUT_NAME], batch.feed(input_names))[0]
+        with self._sessions.session() as session:
+            hidden = session.run([OUTPUT_NAME], batch.feed(self._input_names))[0]
         return mean_pool(np.asarray(hidden, dtype=np.float32), batch.attention_mask)
 
 

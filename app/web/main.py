@@ -40,11 +40,7 @@ def start_app(settings: Settings, open_engine: Callable[[], Engine]) -> FastAPI:
         engine = open_engine()
         from app.web.app import create_app
 
-        app = create_app(settings, engine, early=True, on_failure=_exit_failed_start)
-        # The encoder may still be loading in a thread (see OnnxEmbedder): wait for it here, so
-        # that a model which cannot load fails the start, not the first question.
-        engine.embedder.encode(["warm-up"])
-        return app
+        return create_app(settings, engine, early=True, on_failure=_exit_failed_start)
 
 
 def _exit_failed_start(error: BaseException) -> None:
