@@ -20,6 +20,8 @@ from app.records import Entry
 
 # Questions of two entries this similar (cosine) ask the same thing.
 NEAR_DUPLICATE = 0.92
+# out_of_scope.txt's questions, each with its file:line.
+OutOfScopeLines = list[tuple[str, str]]
 
 
 @dataclass(frozen=True)
@@ -42,8 +44,10 @@ def _where(kb: KnowledgeBase, entry: Entry) -> str:
 
 
 def lint(kb: KnowledgeBase, embedder: Embedder) -> list[LintFinding]:
-    findings = [*_orphans(kb), *_exact_duplicates(kb), *macro_findings(kb), *unstated_conditions(kb)]
-    findings += _by_embedding(kb, embedder)
+    out_of_scope = _out_of_scope_lines(kb)
+    findings = [*_orphans(kb), *_exact_duplicates(kb, out_of_scope), *macro_findings(kb),
+                *unstated_conditions(kb)]
+    findings += _by_embedding(kb, embedder, out_of_scope)
     order = {"error": 0, "warning": 1, "info": 2}
     return sorted(findings, key=lambda f: order[f.level])
 
@@ -75,7 +79,7 @@ def unstated_conditions(kb: KnowledgeBase) -> list[LintFinding]:
     return findings
 
 
-def _exact_duplicates(kb: KnowledgeBase) -> list[LintFinding]:
+def _exact_duplicates(kb: KnowledgeBase, out_of_scope: OutOfScopeLines) -> list[LintFinding]:
     findings: list[LintFinding] = []
     owner: dict[str, Entry] = {}
     for entry in kb.entries:
@@ -87,7 +91,7 @@ def _exact_duplicates(kb: KnowledgeBase) -> list[LintFinding]:
                     "error", _where(kb, entry), entry.id,
                     f"{text!r} is also a phrasing of entry {first.id!r}",
                     "keep the phrasing on one entry only, or merge the two entries"))
-    for line, where in _out_of_scope_lines(kb):
+    for line, where in out_of_scope:
         if (card := owner.get(question_key(line))) is not None:
             findings.append(LintFinding(
                 "error", where, card.id,
@@ -123,7 +127,8 @@ def macro_findings(kb: KnowledgeBase) -> list[LintFinding]:
     return findings
 
 
-def _by_embedding(kb: KnowledgeBase, embedder: Embedder) -> list[LintFinding]:
+def _by_embedding(kb: KnowledgeBase, embedder: Embedder,
+                  out_of_scope: OutOfScopeLines) -> list[LintFinding]:
     if len(kb.entries) < 2:
         return []
     glossary = Glossary(kb.glossary)
@@ -149,7 +154,7 @@ def _by_embedding(kb: KnowledgeBase, embedder: Embedder) -> list[LintFinding]:
     vectors = embedder.encode(texts)
     owner = np.array(owners)
     findings += _misplaced_alternates(kb, vectors, owner)
-    findings += _out_of_scope_near_cards(kb, vectors, owner, embedder, glossary)
+    findings += _out_of_scope_near_cards(kb, out_of_scope, vectors, owner, embedder, glossary)
     return findings
 
 
@@ -176,13 +181,14 @@ def _misplaced_alternates(kb: KnowledgeBase, vectors: Vectors,
     return findings
 
 
-def _out_of_scope_near_cards(kb: KnowledgeBase, vectors: Vectors, owner: npt.NDArray[np.int_],
-                             embedder: Embedder, glossary: Glossary) -> list[LintFinding]:
+def _out_of_scope_near_cards(kb: KnowledgeBase, out_of_scope: OutOfScopeLines, vectors: Vectors,
+                             owner: npt.NDArray[np.int_], embedder: Embedder,
+                             glossary: Glossary) -> list[LintFinding]:
     """A line of out_of_scope.txt as near a card's text as SIBLING: a question worded like it
     is refused, though meant for the card (the rule at query time refuses a question nearer a
     line than to any card)."""
     phrasings = {question_key(t) for e in kb.entries for t in (e.question, *e.alternates)}
-    lines = [(line, where) for line, where in _out_of_scope_lines(kb)
+    lines = [(line, where) for line, where in out_of_scope
              if question_key(line) not in phrasings]  # those are errors already
     if not lines:
         return []
@@ -202,8 +208,7 @@ def _out_of_scope_near_cards(kb: KnowledgeBase, vectors: Vectors, owner: npt.NDA
     return findings
 
 
-def _out_of_scope_lines(kb: KnowledgeBase) -> list[tuple[str, str]]:
-    """Each question of out_of_scope.txt with its file:line."""
+def _out_of_scope_lines(kb: KnowledgeBase) -> OutOfScopeLines:
     if not kb.out_of_scope or kb.path is None:
         return []
     path = kb.path.parent / OUT_OF_SCOPE_FILE
