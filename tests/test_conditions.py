@@ -271,6 +271,10 @@ def test_same_day_and_after_read_as_time_that_has_passed() -> None:
     assert [(m.text, m.value, m.upper) for m in extract_mentions(
         "ordered last Tuesday, tracking stuck since monday, she sat on it", shipped)] == [
         ("last Tuesday", 24.0, 312.0), ("since monday", 24.0, 168.0)]
+    # "the Tuesday before last": 8 to 15 days ago, whatever today is.
+    assert [(m.text, m.value, m.upper) for m in extract_mentions(
+        "placed the Tuesday before last, still not here", shipped) if m.slot == "elapsed"] == [
+        ("Tuesday before last", 192.0, 360.0)]
 
 
 def elapsed(question: str) -> list[tuple[str, float | str, float | None]]:
@@ -735,6 +739,13 @@ def test_the_seed_cards_about_a_vendors_answer_presume_the_po_reached_the_vendor
     ("the screen inside came shattered", "package_problem", "damaged"),
     ("ship SLA for non-rush shipping", "shipping_speed", "standard"),
     ("orders headed to the UK", "shipping_speed", "international"),
+    ("we havent even sent the PO to the vendor yet", "order_at_vendor", "not yet sent to the vendor"),
+    ("the order was sent over to the vendor yesterday", "order_at_vendor", "sent to the vendor"),
+    ("the PO was handed off to the vendor", "order_at_vendor", "sent to the vendor"),
+    ("4 items, only 2 shipped so far", "shipment", "partly shipped"),
+    ("RTS'd because the carrier screwed up", "return_cause", "a carrier error"),
+    ("the vendor hasnt emailed us anything", "vendor_answer", "pending"),
+    ("vendor isnt out of stock after all", "stock", "in stock"),
 ])
 def test_states_the_probes_found_unread_are_read(question: str, slot: str, value: str | float) -> None:
     # Phrasings probes written from the cards found unread: the card for the opposite state had
@@ -774,6 +785,19 @@ def test_vendors_that_are_also_words_count_only_as_written() -> None:
     question = "a gap in the ross of living spaces; Gap order; the Michaels PO"
     assert [m.value for m in extract_mentions(question, shipped) if m.slot == "vendor"] == [
         "Gap", "Michaels"]
+
+
+def test_the_out_of_stock_email_card_needs_the_vendor_to_have_said_so() -> None:
+    # Its question: "when a vendor sends an email confirming items are out of stock".
+    seed = load_knowledge(SHIPPED_SLOTS.parent)
+    card = next(e for e in seed.entries if e.id == "vendor-oos-email-cancellation")
+
+    def reasons(question: str) -> list[str]:
+        return [c.reason for c in contradictions(card.conditions,
+                                                 extract_mentions(question, seed.slots))]
+    assert reasons("site shows it out of stock but the vendor hasnt emailed us, cancel?") == [
+        "applies when the vendor's answer is confirmed; your question mentions pending"]
+    assert reasons("vendor emailed that the sku is out of stock") == []
 
 
 def test_the_on_hold_card_applies_while_the_vendor_has_not_answered() -> None:

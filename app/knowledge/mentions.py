@@ -1,6 +1,6 @@
 """The slot values a question mentions: vendors by name or alias, time that has passed ("3 weeks
-ago", "yesterday", "this morning", "last Tuesday", and two days in app.knowledge.dates), counts
-before a slot's noun ("3 tracking numbers").
+ago", "yesterday", "this morning", "last Tuesday", "the Tuesday before last", and two days in
+app.knowledge.dates), counts before a slot's noun ("3 tracking numbers").
 
 A missed mention only shows the card as usual, while a false one rules out the right card, so
 extraction leans to precision: vague phrases ("last week", "a while") and durations that read
@@ -36,6 +36,9 @@ _YESTERDAY = re.compile(r"(?<!\w)(?:(?:the\s+)?day\s+before\s+)?yesterday(?!\w)"
 # "last Tuesday": one to 13 days ago; "since Monday": one to 7.
 _WEEKDAY = re.compile(rf"(?<!\w)(?:(?P<last>last|this\s+past)|since)\s+(?:{WEEKDAY_NAME})(?:day)?(?!\w)",
                       re.IGNORECASE)
+# "the Tuesday before last": 8 to 15 days ago, whatever today is.
+_WEEKDAY_BEFORE_LAST = re.compile(rf"(?<!\w)(?:{WEEKDAY_NAME})(?:day)?\s+before\s+last(?!\w)",
+                                  re.IGNORECASE)
 _NEGATED = re.compile(r"\b(?:not|no|no\s+longer|never|(?:is|are|was|were|has|have|had|does|do|did)n[’']?t)"
                       r"\s+(?:\w+\s+)?$",
                       re.IGNORECASE)
@@ -89,6 +92,8 @@ def _durations(question: str, slot: Slot) -> list[tuple[int, Mention]]:
                        for m in _TODAY.finditer(question)]  # "today is April 9th": a date's day
     found += [(m.start(), Mention(slot.name, 24.0, m[0], (13.0 if m["last"] else 7.0) * 24))
               for m in _WEEKDAY.finditer(question)]
+    found += [(m.start(), Mention(slot.name, 8 * 24.0, m[0], 15 * 24.0))
+              for m in _WEEKDAY_BEFORE_LAST.finditer(question)]
     if not _ANY_UNIT.search(question):  # most questions name no time unit: skip the long pattern
         return found
     for m in _DURATION.finditer(question):
