@@ -218,6 +218,23 @@ def test_a_word_inside_another_word_is_not_that_word() -> None:
     assert specificity.candidates("pizza") == 0
 
 
+def test_an_abbreviation_is_as_vague_as_what_it_stands_for() -> None:
+    from app.ranking.specificity import Specificity
+
+    cards = [Entry("lost", "Package lost in transit", "Wait."),
+             Entry("stolen", "Pkg stolen or lost from the porch", "Claim."),
+             Entry("oos", "Item out of stock", "Cancel."),
+             Entry("sla", "Shipping SLA", "3-5 days.")]
+    glossary = {"pkg": "package", "OOS": "out of stock"}
+    plain = Specificity(cards)
+    specificity = Specificity(cards, glossary=glossary)
+    assert (plain.candidates("lost pkg"), plain.candidates("lost package")) == (1, 1)
+    assert (specificity.candidates("lost pkg"), specificity.candidates("lost package")) == (2, 2)
+    assert (plain.candidates("oos"), specificity.candidates("oos")) == (0, 1)
+    assert specificity.candidates("out of stock") == 1
+    assert specificity.candidates("sla") == 1
+
+
 def test_a_shipment_state_rules_out_a_card_for_another_state(
         tiny_settings: Settings, fake_embedder: FakeEmbedder) -> None:
     folder = tiny_settings.knowledge_dir

@@ -184,7 +184,8 @@ class Engine:
                              for text in (e.question, e.answer, *e.alternates)),
                             (*knowledge.glossary, *slot_terms)),
             specificity=Specificity(knowledge.entries, (glossary.expand(e.question)
-                                                       for e in knowledge.entries)),
+                                                       for e in knowledge.entries),
+                                    knowledge.glossary),
             out_of_scope=OutOfScope(knowledge.out_of_scope, index.out_of_scope),
             entries_by_id={e.id: e for e in knowledge.entries},
         )

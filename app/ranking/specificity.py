@@ -5,7 +5,9 @@ question itself cannot tell the cards it names apart. A question of at most MAX_
 words that every one of k >= 2 cards contains (in its question, alternates or answer) could be
 any of them: its answer is ambiguous and may claim at most 1/k. Filler words ("issue",
 "question") say nothing of the card. A phrasing the knowledge itself holds (a card's question or
-alternate, as `playbook review add` teaches them) is never vague.
+alternate, as `playbook review add` teaches them) is never vague. A glossary abbreviation and
+what it stands for are one word here: a card using "package" uses "pkg", so "lost pkg" is as
+vague as "lost package".
 
 Words are not stemmed: Snowball stems refused one more vague dev question, and 79 more
 in-scope BANKING77 questions ("When will the card arrive?", two intents hold both words).
@@ -16,7 +18,7 @@ from __future__ import annotations
 import bisect
 import itertools
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 
 from app.knowledge.text import question_key
 from app.records import Entry
@@ -45,8 +47,10 @@ class Specificity:
     cards whose folded text holds it (never fewer than use it), each one's exact word list
     decides, and the answer is kept for the next question with that word."""
 
-    def __init__(self, entries: Sequence[Entry], expand: Iterable[str] = ()) -> None:
-        """`expand`: extra text per entry (e.g. the glossary-expanded question), same order."""
+    def __init__(self, entries: Sequence[Entry], expand: Iterable[str] = (),
+                 glossary: Mapping[str, str] | None = None) -> None:
+        """`expand`: extra text per entry (e.g. the glossary-expanded question), same order.
+        `glossary`: abbreviation -> what it stands for."""
         self._entries = tuple(entries)
         extra = list(expand)
         self._texts = [" ".join((e.question, e.answer, *e.alternates,
@@ -58,6 +62,16 @@ class Specificity:
         self._words: dict[int, set[str]] = {}
         self._users: dict[str, frozenset[int]] = {}
         self._keys: dict[int, set[str]] = {}
+        # A word -> the word sets that mean the same: "pkg" -> {"package"}, "package" -> {"pkg"},
+        # "oos" -> {"out", "stock"}. A card holding every word of one of them uses the word.
+        self._same: dict[str, list[frozenset[str]]] = {}
+        for short, long in (glossary or {}).items():
+            short_words, long_words = content_words(short), content_words(long)
+            if not short_words or not long_words or short_words == long_words:
+                continue
+            for word, other in ((short_words, long_words), (long_words, short_words)):
+                if len(word) == 1:
+                    self._same.setdefault(next(iter(word)), []).append(frozenset(other))
 
     def candidates(self, question: str) -> int:
         """How many cards contain every content word of a short question (0 for a question
@@ -73,7 +87,14 @@ class Specificity:
         return len(cards)
 
     def _using(self, word: str) -> frozenset[int]:
-        """The cards whose question, answer, alternates or extra text use the word."""
+        """The cards whose question, answer, alternates or extra text use the word, or all the
+        words of something the glossary says it means."""
+        found = self._using_as_written(word)
+        for other in self._same.get(word, ()):
+            found = found | frozenset.intersection(*(self._using_as_written(w) for w in other))
+        return found
+
+    def _using_as_written(self, word: str) -> frozenset[int]:
         if (found := self._users.get(word)) is not None:
             return found
         folded, starts, cards = self._folded, self._starts, []
