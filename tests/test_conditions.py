@@ -746,6 +746,12 @@ def test_the_seed_cards_about_a_vendors_answer_presume_the_po_reached_the_vendor
     ("RTS'd because the carrier screwed up", "return_cause", "a carrier error"),
     ("the vendor hasnt emailed us anything", "vendor_answer", "pending"),
     ("vendor isnt out of stock after all", "stock", "in stock"),
+    ("the pkg was already picked up by fedex yesterday", "shipment", "already shipped"),
+    ("UPS picked it up this morning", "shipment", "already shipped"),
+    ("the vendor is packing the order", "shipment", "not yet shipped"),
+    ("the vendor has not gotten the PO yet", "order_at_vendor", "not yet sent to the vendor"),
+    ("RTS because the driver left it at the wrong house", "return_cause", "a carrier error"),
+    ("the vendor put the wrong address on the label", "return_cause", "a vendor error"),
 ])
 def test_states_the_probes_found_unread_are_read(question: str, slot: str, value: str | float) -> None:
     # Phrasings probes written from the cards found unread: the card for the opposite state had
