@@ -297,6 +297,10 @@ def test_two_calendar_dates_read_as_the_time_between_them() -> None:
     assert elapsed("it was due on June 5") == []
     assert elapsed("2/5 items shipped on 3/4") == []
     assert elapsed("ordered Feb 30, now Mar 2") == []
+    # Digits count as a date after a word that makes them one.
+    assert elapsed("cx says order not delivered, ordered 3/2, now 3/30") == [
+        ("ordered 3/2 … now 3/30", 672.0, None)]
+    assert elapsed("only shipped 2/5 so far, now 3/30") == []
 
 
 def test_a_day_or_a_weekday_against_today_reads_as_the_time_since() -> None:
@@ -312,6 +316,21 @@ def test_a_day_or_a_weekday_against_today_reads_as_the_time_since() -> None:
     assert elapsed("on the 2nd item, it's the 5th time") == []
     assert elapsed("shipped on the 2nd, still nothing") == []
     assert elapsed("placed Fri, it's sat in the warehouse") == []
+    # Typed without the apostrophe; a weekday before the day; the exact span, not the weekday's
+    # range of one to 13 days.
+    assert elapsed("hasnt moved since the 1st (todays the 20th)") == [
+        ("since the 1st … todays the 20th", 456.0, None)]
+    assert elapsed("stuck since last Wednesday the 4th and today is Saturday the 14th") == [
+        ("since last Wednesday the 4th … today is Saturday the 14th", 240.0, None)]
+
+
+def test_the_weekend_just_gone_and_rough_numbers_read_as_time_that_has_passed() -> None:
+    assert elapsed("order placed over the weekend, still not here") == [
+        ("over the weekend", 24.0, 192.0)]
+    assert elapsed("label created last weekend") == [("last weekend", 24.0, 312.0)]
+    assert elapsed("it will ship over the weekend") == []
+    assert elapsed("not delivered, 48ish hrs past the est delivery date") == [
+        ("48ish hrs", 48.0, None)]
 
 
 # --- conditions on entries ----------------------------------------------------------------------
@@ -522,6 +541,7 @@ def test_rules_estimates_frequencies_and_vague_times_are_not_elapsed(
         ("10+ tracking numbers", 10.0, "10+", math.inf),
         ("fewer than 3 tracking numbers", 0.0, "fewer than 3", 3.0),
         ("4 new tracking numbers", 4.0, "4", None),
+        ("only a single tracking number", 1.0, "a single", None),
     ],
 )
 def test_counts_are_read_before_the_slots_nouns(
@@ -751,6 +771,7 @@ def test_the_seed_cards_about_a_vendors_answer_presume_the_po_reached_the_vendor
     ("the vendor is packing the order", "shipment", "not yet shipped"),
     ("the vendor has not gotten the PO yet", "order_at_vendor", "not yet sent to the vendor"),
     ("RTS because the driver left it at the wrong house", "return_cause", "a carrier error"),
+    ("we have shipped 2 of the 4 items today", "shipment", "partly shipped"),
     ("the vendor put the wrong address on the label", "return_cause", "a vendor error"),
 ])
 def test_states_the_probes_found_unread_are_read(question: str, slot: str, value: str | float) -> None:

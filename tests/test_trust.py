@@ -144,6 +144,13 @@ def test_vendor_names_and_words_with_an_apostrophe_are_never_corrected() -> None
         "lowes order, bestbuy order, it doesn't cancel")
 
 
+def test_a_contraction_typed_without_its_apostrophe_is_not_a_misspelling() -> None:
+    # "todays" is one edit from "days": "since the 1st (todays the 20th)" lost its today.
+    speller = Speller(["it has been days", "theyre late"])
+    assert speller.correct("since the 1st (todays the 20th), werent they told") == (
+        "since the 1st (todays the 20th), werent they told")
+
+
 def test_a_duration_unit_is_not_a_misspelling() -> None:
     from app.knowledge.conditions import Slot
 

@@ -1,7 +1,8 @@
 """Time elapsed between two points in time a question names: calendar dates ("ordered March 2nd
-… it is now April 9th"), days of the month against today ("last scan on the 2nd, today's the
-19th") or weekdays against today ("placed Fri, it's Wed now"). One point alone says nothing
-about how long ago it was. Each gives (where it starts, days, at most days, text as written)."""
+… it is now April 9th", "ordered 3/2, now 3/30"), days of the month against today ("last scan
+on the 2nd, today's the 19th") or weekdays against today ("placed Fri, it's Wed now"). One
+point alone says nothing about how long ago it was. Each gives (where it starts, days, at most
+days, text as written)."""
 
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ import re
 Span = tuple[int, float, float | None, str]
 
 # Calendar dates written with the month's name ("March 2nd", "Apr 9", "the 3rd of May"); dates in
-# digits are left alone ("2/5 shipped" is a count).
+# digits only after a word that makes them dates (_DIGIT_DATE).
 _MONTH = (r"jan(?:uary)?|feb(?:ruary)?|mar(?:ch)?|apr(?:il)?|may|june?|july?|aug(?:ust)?|"
           r"sep(?:t(?:ember)?)?|oct(?:ober)?|nov(?:ember)?|dec(?:ember)?")
 _DAY = r"(?:[12]\d|3[01]|0?[1-9])(?:st|nd|rd|th)?"
@@ -20,18 +21,27 @@ _DATE = re.compile(rf"(?<![\w/])(?:(?P<month>{_MONTH})\.?\s+(?P<day>{_DAY})|(?:t
                    rf"\s+(?:of\s+)?(?P<month2>{_MONTH}))(?![\w/])", re.IGNORECASE)
 # What names the present ("today's the 19th", "it's Wed now"), and what names a day before it
 # ("on the 2nd", "since Monday", "placed Fri"). "Last Friday" is left to the weekday ranges.
-_TODAY_IS = r"(?:today(?:['’]s|\s+is)|it['’]s|it\s+is|now\s+it['’]s)\s+"
+_TODAY = r"(?:today(?:['’]?s|\s+is)|it['’]?s|it\s+is|now\s+it['’]?s)"
+_TODAY_IS = _TODAY + r"\s+"
 _EARLIER = r"(?:on|since|from|placed|ordered|bought|purchased|shipped)\s+(?:on\s+)?"
 # An ordinal before a noun is a place in a list ("the 2nd item", "the 5th time"), not a day.
 _ORDINAL = (r"the\s+(?P<day>[12]\d|3[01]|0?[1-9])(?:st|nd|rd|th)(?![\w/])"
             r"(?!\s+(?:items?|skus?|pos?|orders?|lines?|box(?:es)?|packages?|times?|attempts?|ones?|"
             r"calls?|e?mails?|messages?|shipments?|tracking|weeks?|days?|months?|floors?|"
             r"st(?:reet)?|ave(?:nue)?|road)\b)")
-_DAY_TODAY = re.compile(rf"(?<!\w){_TODAY_IS}{_ORDINAL}", re.IGNORECASE)
-_DAY_BEFORE = re.compile(rf"(?<!\w){_EARLIER}{_ORDINAL}(?!\s+of\b)", re.IGNORECASE)
 _WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 # A weekday's name, whole or shortened ("Wednesday", "Wed", "wednes").
 WEEKDAY_NAME = r"mon|tue|tues|wed|wednes|thu|thur|thurs|fri|sat|satur|sun"
+# A day of the month may follow its weekday ("today is Saturday the 14th", "since last Wed the 4th").
+_NAMED = rf"(?:(?:last\s+)?(?:{WEEKDAY_NAME})(?:day)?,?\s+)?"
+_DAY_TODAY = re.compile(rf"(?<!\w){_TODAY_IS}{_NAMED}{_ORDINAL}", re.IGNORECASE)
+_DAY_BEFORE = re.compile(rf"(?<!\w){_EARLIER}{_NAMED}{_ORDINAL}(?!\s+of\b)", re.IGNORECASE)
+# Month/day in digits only after a word that makes it a date ("ordered 3/2, now 3/30"): alone,
+# "2/5 shipped" is a count.
+_DIGIT_DATE = re.compile(r"(?<!\w)(?:ordered|placed|bought|purchased|on|since|from|now|"
+                         rf"{_TODAY})\s+(?:on\s+)?"
+                         r"(?P<month>1[0-2]|0?[1-9])/(?P<day>[12]\d|3[01]|0?[1-9])(?![\w/])",
+                         re.IGNORECASE)
 _WEEKDAY = rf"(?P<weekday>{WEEKDAY_NAME})(?P<full>day)?\.?(?![\w/])"
 _WEEKDAY_TODAY = re.compile(rf"(?<!\w){_TODAY_IS}{_WEEKDAY}", re.IGNORECASE)
 _WEEKDAY_BEFORE = re.compile(rf"(?<!\w){_EARLIER}{_WEEKDAY}", re.IGNORECASE)
@@ -49,11 +59,9 @@ def _between_dates(question: str) -> list[Span]:
     dates = []
     for m in _DATE.finditer(question):
         month, day = (m["month"], m["day"]) if m["month"] else (m["month2"], m["day2"])
-        try:  # a year without a Feb 29: "Feb 29" is not read
-            day_of_year = datetime.date(2001, _month_number(month), int(re.sub(r"\D", "", day)))
-        except ValueError:
-            continue
-        dates.append((day_of_year.timetuple().tm_yday, m))
+        dates += _day_of_year(_month_number(month), int(re.sub(r"\D", "", day)), m)
+    for m in _DIGIT_DATE.finditer(question):
+        dates += _day_of_year(int(m["month"]), int(m["day"]), m)
     if len({day for day, _ in dates}) < 2:
         return []
     dates.sort(key=lambda date: date[0])
@@ -63,6 +71,13 @@ def _between_dates(question: str) -> list[Span]:
     (_, first), (_, last) = dates[(widest + 1) % len(dates)], dates[widest]
     days = 365 - gaps[widest]
     return [(min(first.start(), last.start()), float(days), None, f"{first[0]} … {last[0]}")]
+
+
+def _day_of_year(month: int, day: int, m: re.Match[str]) -> list[tuple[int, re.Match[str]]]:
+    try:  # a year without a Feb 29: "Feb 29" is not read
+        return [(datetime.date(2001, month, day).timetuple().tm_yday, m)]
+    except ValueError:
+        return []
 
 
 def _since_day_of_month(question: str) -> list[Span]:

@@ -1,6 +1,7 @@
 """The slot values a question mentions: vendors by name or alias, time that has passed ("3 weeks
-ago", "yesterday", "this morning", "last Tuesday", "the Tuesday before last", and two days in
-app.knowledge.dates), counts before a slot's noun ("3 tracking numbers").
+ago", "48ish hrs", "yesterday", "this morning", "last Tuesday", "the Tuesday before last", "over
+the weekend", and two days in app.knowledge.dates), counts before a slot's noun ("3 tracking
+numbers").
 
 A missed mention only shows the card as usual, while a false one rules out the right card, so
 extraction leans to precision: vague phrases ("last week", "a while") and durations that read
@@ -24,7 +25,7 @@ from app.knowledge.unlisted import unlisted_names
 _AT_MOST = r"(?:within|in)\s+the\s+(?:last|past)|within|(?:less|fewer)\s+th[ae]n|under|up\s+to|at\s+most"
 _AT_LEAST = r"more\s+th[ae]n|at\s+least|over|after"
 _DURATION = re.compile(
-    rf"(?<![\w.])(?:(?P<most>{_AT_MOST})\s+|(?P<least>{_AT_LEAST})\s+)?(?P<num>{NUM})"
+    rf"(?<![\w.])(?:(?P<most>{_AT_MOST})\s+|(?P<least>{_AT_LEAST})\s+)?(?P<num>{NUM})(?:ish)?"
     rf"(?:\s*(?:-|to)\s*(?P<num2>{NUM}))?(?P<half>\s+and\s+a\s+half)?(?P<plus>\+)?(?:(?<=\d)\s*|\s+)"
     rf"(?P<unit>{UNIT})(?P<half2>\s+and\s+a\s+half)?(?P<more>\+|\s+or\s+(?:more|longer)|\s+plus)?"
     r"(?!\w)", re.IGNORECASE)
@@ -39,6 +40,11 @@ _WEEKDAY = re.compile(rf"(?<!\w)(?:(?P<last>last|this\s+past)|since)\s+(?:{WEEKD
 # "the Tuesday before last": 8 to 15 days ago, whatever today is.
 _WEEKDAY_BEFORE_LAST = re.compile(rf"(?<!\w)(?:{WEEKDAY_NAME})(?:day)?\s+before\s+last(?!\w)",
                                   re.IGNORECASE)
+# The weekend just gone: one to 8 days ago ("last weekend": to 13); not one to come.
+_WEEKEND = re.compile(r"(?<!\w)(?:(?P<last>last)|over\s+the|during\s+the|this\s+past)\s+weekend(?!\w)",
+                      re.IGNORECASE)
+_FUTURE_BEFORE = re.compile(
+    r"\b(?:will|['’]ll|gonna|going\s+to|should|supposed\s+to|be)\s+(?:[\w'’]+\s+){0,3}$", re.IGNORECASE)
 _NEGATED = re.compile(r"\b(?:not|no|no\s+longer|never|(?:is|are|was|were|has|have|had|does|do|did)n[’']?t)"
                       r"\s+(?:\w+\s+)?$",
                       re.IGNORECASE)
@@ -90,10 +96,14 @@ def _durations(question: str, slot: Slot) -> list[tuple[int, Mention]]:
              for start, days, most, text in elapsed_spans(question)]
     found += dates or [(m.start(), Mention(slot.name, 0.0, m[0], SAME_DAY_HOURS))
                        for m in _TODAY.finditer(question)]  # "today is April 9th": a date's day
-    found += [(m.start(), Mention(slot.name, 24.0, m[0], (13.0 if m["last"] else 7.0) * 24))
-              for m in _WEEKDAY.finditer(question)]
-    found += [(m.start(), Mention(slot.name, 8 * 24.0, m[0], 15 * 24.0))
-              for m in _WEEKDAY_BEFORE_LAST.finditer(question)]
+    if not dates:  # two days named say exactly how long; a weekday alone gives a range
+        found += [(m.start(), Mention(slot.name, 24.0, m[0], (13.0 if m["last"] else 7.0) * 24))
+                  for m in _WEEKDAY.finditer(question)]
+        found += [(m.start(), Mention(slot.name, 8 * 24.0, m[0], 15 * 24.0))
+                  for m in _WEEKDAY_BEFORE_LAST.finditer(question)]
+        found += [(m.start(), Mention(slot.name, 24.0, m[0], (13.0 if m["last"] else 8.0) * 24))
+                  for m in _WEEKEND.finditer(question)
+                  if not _FUTURE_BEFORE.search(question, 0, m.start())]
     if not _ANY_UNIT.search(question):  # most questions name no time unit: skip the long pattern
         return found
     for m in _DURATION.finditer(question):

@@ -14,7 +14,8 @@ ONES = ("zero one two three four five six seven eight nine ten eleven twelve thi
          "fifteen sixteen seventeen eighteen nineteen").split()
 TENS = "twenty thirty forty fifty sixty seventy eighty ninety".split()
 SPECIAL = {"a": 1.0, "an": 1.0, "couple": 2.0, "couple of": 2.0, "a couple": 2.0, "a couple of": 2.0,
-            "a dozen": 12.0, "dozen": 12.0, "half a": 0.5, "half an": 0.5}
+            "a dozen": 12.0, "dozen": 12.0, "half a": 0.5, "half an": 0.5, "a single": 1.0,
+            "single": 1.0}
 
 
 def either(words: list[str] | tuple[str, ...], last: str = "or") -> str:
@@ -27,7 +28,7 @@ def longest_first(words: list[str]) -> str:
 
 WORD_NUM = rf"(?:{longest_first(TENS)})(?:[\s-]+(?:{longest_first(ONES[1:10])}))?" \
             rf"|{longest_first(ONES)}"
-COUNT_NUM = rf"\d+|{WORD_NUM}|a\s+dozen|dozen"
+COUNT_NUM = rf"\d+|{WORD_NUM}|a\s+dozen|dozen|a\s+single|single"
 NUM = rf"\d+(?:\.\d+)?|{WORD_NUM}|{longest_first(list(SPECIAL))}"
 UNIT = longest_first([f"{u}s" for u in HOURS] + list(HOURS) + list(ABBREVIATIONS))
 

@@ -28,7 +28,8 @@ _WORD = re.compile(r"[^\W\d_]+(?:['’][^\W\d_]+)*")
 # Contractions typed without their apostrophe are not misspellings of knowledge words.
 _APOSTROPHE_DROPPED = frozenset(
     "dont cant wont doesnt isnt didnt hasnt havent wasnt arent shouldnt couldnt wouldnt im ive "
-    "thats whats theres".split())
+    "thats whats theres todays theyre youre weve youve whos wouldve couldve shouldve aint hadnt "
+    "mustnt werent theyve theyll youll".split())
 
 
 @cache
