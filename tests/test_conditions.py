@@ -807,6 +807,19 @@ def test_the_address_cards_are_about_the_shipping_address() -> None:
         "amazon-no-cancel-option"]
 
 
+def test_a_value_the_question_compares_with_is_not_its_own() -> None:
+    shipped = load_slots(SHIPPED_SLOTS)
+
+    def vendors(question: str) -> list[str | float]:
+        return [m.value for m in extract_mentions(question, shipped) if m.slot == "vendor"]
+    assert vendors("target order has no cancel option, send too late like we do for amazon?") == [
+        "Target"]
+    assert vendors("macy's order, one sku oos, is it cancelled like it would be for best buy?") == [
+        "Macy's"]
+    assert vendors("is it the same as for BB orders") == []
+    assert vendors("I like Best Buy orders") == ["Best Buy"]
+
+
 def test_vendors_that_are_also_words_count_only_as_written() -> None:
     shipped = load_slots(SHIPPED_SLOTS)
     question = "a gap in the ross of living spaces; Gap order; the Michaels PO"

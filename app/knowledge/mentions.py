@@ -48,6 +48,9 @@ _FUTURE_BEFORE = re.compile(
 _NEGATED = re.compile(r"\b(?:not|no|no\s+longer|never|(?:is|are|was|were|has|have|had|does|do|did)n[’']?t)"
                       r"\s+(?:\w+\s+)?$",
                       re.IGNORECASE)
+_COMPARED = re.compile(r"\b(?:like|unlike|same\s+as|similar\s+to|different\s+(?:from|than)|than)\s+"
+                       r"(?:(?:we|you|they|i|it)\s+(?:do|did|does|would|normally|usually)(?:\s+(?:do|be))?\s+)?"
+                       r"(?:with|for|on|at|in)\s+(?:an?\s+|the\s+)?$", re.IGNORECASE)
 _NEGATION = re.compile(r"\b(?:not|no|never|(?:has|have|is|was|did)n[’']?t)\b", re.IGNORECASE)
 # Near these words a duration is a rule, an estimate or a frequency, not time that has passed.
 _RULE_IN_SENTENCE = re.compile(r"\b(?:slas?|turnaround|eta|lead\s+time|processing\s+times?|how\s+long)\b",
@@ -76,12 +79,13 @@ def extract_mentions(question: str, slots: dict[str, Slot]) -> tuple[Mention, ..
 
 def _choices(question: str, slot: Slot) -> list[tuple[int, Mention]]:
     """A value right after a negation ("no longer in stock", "not Best Buy") says only what is
-    not the case: it is not a mention. (Values that are negations themselves, "not yet sent",
-    are written out in the slot and matched whole.) A slot with `unlisted` also counts a name
-    in a seller's place that it does not list, as written."""
+    not the case, and one the question compares with ("like we do for Amazon", "same as for BB
+    orders") is another case than its own: neither is a mention. (Values that are negations
+    themselves, "not yet sent", are written out in the slot and matched whole.) A slot with
+    `unlisted` also counts a name in a seller's place that it does not list, as written."""
     values = find_values(question, slot)
     found = [(start, Mention(slot.name, value, text)) for start, value, text in values
-             if not _NEGATED.search(question, 0, start)]
+             if not _NEGATED.search(question, 0, start) and not _COMPARED.search(question, 0, start)]
     if slot.unlisted:
         listed = [(start, start + len(text)) for start, _, text in values]
         found += [(start, Mention(slot.name, name, name))
