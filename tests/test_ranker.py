@@ -70,6 +70,11 @@ def test_no_card_of_a_vague_question_claims_more_than_its_share() -> None:
                        candidates=5)
     assert (answer.matched, answer.ambiguous) == (False, True)
     assert [round(m.confidence, 4) for m in answer.alternatives] == [0.2, 0.2]
+    # A share of two cards is the threshold itself: a question not answered stays below it.
+    answer = to_answer("q", [Scored(A, 0.95, "t"), Scored(B, 0.7, "t")], CALIBRATION, 2,
+                       candidates=2)
+    assert (answer.matched, [round(m.confidence, 4) for m in answer.alternatives]) == (
+        False, [0.49, 0.0003])
 
 
 def test_a_question_stating_a_ruled_out_cards_circumstances_is_not_answered_by_another() -> None:

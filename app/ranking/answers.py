@@ -51,7 +51,7 @@ def to_answer(
     (the calibrated confidence alone called "tracking not updated" 93 % sure between two
     tracking cards). A question short enough that `candidates` >= 2 cards contain all of its
     words (app.ranking.specificity) cannot pick one: it is not answered, and its closest cards
-    are suggested at most 1 / candidates each.
+    are suggested at most 1 / candidates each, below the threshold.
 
     A question nearer a line of out_of_scope.txt (`out_of_scope`) than to any card's text is
     not answered either: the line is named, and the closest cards are suggested below the
@@ -70,8 +70,9 @@ def to_answer(
     best = eligible[0]
     close = len(eligible) > 1 and best.score - eligible[1].score < calibration.ambiguity_margin
     ambiguous = close or candidates >= 2
-    if candidates >= 2:  # none of the cards it names can claim more than its share
-        share = 1.0 / candidates
+    if candidates >= 2:  # none of the cards it names can claim more than its share, and it is
+        # not answered, so neither claims the threshold (a share of two cards is exactly 0.5)
+        share = min(1.0 / candidates, max(0.0, calibration.threshold - 0.01))
         eligible = [replace(m, confidence=min(m.confidence, share)) for m in eligible]
     if close and eligible[0].confidence > AMBIGUOUS_MAX:
         eligible[0] = replace(eligible[0], confidence=AMBIGUOUS_MAX)
