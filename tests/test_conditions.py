@@ -136,7 +136,7 @@ def test_the_shipped_slots_cover_the_vendors_agents_name() -> None:
         "package_problem", "part_numbers", "plan", "purchase_order", "return_cause", "shipment",
         "shipping_speed", "stock", "tracking_numbers", "vendor", "vendor_answer"]
     assert len(shipped["vendor"].values) == 110
-    assert len(shipped["plan"].values) == 14
+    assert len(shipped["plan"].values) == 16
     said = "BB, amz, Lowes, Sams Club, macys, Kohls, homedepot, B&H Photo, hewlett-packard, officemax, WMT"
     assert [m.value for m in extract_mentions(said, shipped)] == [
         "Best Buy", "Amazon", "Lowe's", "Sam's Club", "Macy's", "Kohl's", "Home Depot", "B&H", "HP",
@@ -772,6 +772,11 @@ def test_the_seed_cards_about_a_vendors_answer_presume_the_po_reached_the_vendor
     ("the vendor has not gotten the PO yet", "order_at_vendor", "not yet sent to the vendor"),
     ("RTS because the driver left it at the wrong house", "return_cause", "a carrier error"),
     ("we have shipped 2 of the 4 items today", "shipment", "partly shipped"),
+    ("cx bought the vendors own extended warranty", "plan", "a vendor's own warranty"),
+    ("cancel the package protection added at checkout", "plan", "shipping protection"),
+    ("the vendor already has the order", "order_at_vendor", "sent to the vendor"),
+    ("the item hasnt left the warehouse", "shipment", "not yet shipped"),
+    ("vendor shipped to the wrong addr", "return_cause", "a vendor error"),
     ("the vendor put the wrong address on the label", "return_cause", "a vendor error"),
 ])
 def test_states_the_probes_found_unread_are_read(question: str, slot: str, value: str | float) -> None:
