@@ -552,6 +552,8 @@ def test_counts_are_read_before_the_slots_nouns(
 
 def test_a_number_without_the_noun_is_not_a_count(slots: dict[str, Slot]) -> None:
     assert mentions("PO 12345 has 3 items and a tracking number", slots) == []
+    # A rate is not how many there are.
+    assert mentions("one tracking number per line, 2 tracking #s each", slots) == []
 
 
 def test_mentions_come_in_the_order_written(slots: dict[str, Slot]) -> None:
@@ -777,6 +779,7 @@ def test_the_seed_cards_about_a_vendors_answer_presume_the_po_reached_the_vendor
     ("the vendor already has the order", "order_at_vendor", "sent to the vendor"),
     ("the item hasnt left the warehouse", "shipment", "not yet shipped"),
     ("vendor shipped to the wrong addr", "return_cause", "a vendor error"),
+    ("so it was the cx's error", "return_cause", "a customer error"),
     ("the vendor put the wrong address on the label", "return_cause", "a vendor error"),
 ])
 def test_states_the_probes_found_unread_are_read(question: str, slot: str, value: str | float) -> None:

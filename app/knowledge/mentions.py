@@ -145,14 +145,15 @@ def _counts(question: str, slot: Slot) -> list[tuple[int, Mention]]:
 
 @lru_cache(maxsize=64)
 def _count_pattern(nouns: tuple[str, ...]) -> re.Pattern[str]:
-    """A count slot's pattern (built once: it is on every question's path)."""
+    """A count slot's pattern (built once: it is on every question's path). A number before a
+    rate ("one tracking number per line") is not how many there are."""
     alternation = "|".join(
         words_pattern(n[:-1], r"\s+") + "s?" if n.endswith("s") else words_pattern(n, r"\s+")
         for n in sorted(nouns, key=len, reverse=True))
     return re.compile(
         rf"(?<![\w.])(?P<amount>(?:(?P<most>{_AT_MOST})\s+|(?P<least>{_AT_LEAST})\s+)?(?P<num>{COUNT_NUM})"
         rf"(?P<more>\+|\s+or\s+more)?)\s+(?:(?:new|different|separate|more|additional|extra)\s+)?"
-        rf"(?:{alternation})(?!\w)", re.IGNORECASE)
+        rf"(?:{alternation})(?!\w)(?!(?:\s+[\w#]+)?\s+(?:per|each|apiece)\b)", re.IGNORECASE)
 
 
 _EXTRACTORS: dict[str, Callable[[str, Slot], list[tuple[int, Mention]]]] = {
