@@ -835,27 +835,26 @@ def test_vendors_that_are_also_words_count_only_as_written() -> None:
         "Gap", "Michaels"]
 
 
+def seed_card_ruled_out(card_id: str, question: str) -> list[str]:
+    """Why the seed card is ruled out for the question (nothing if it is not)."""
+    seed = load_knowledge(SHIPPED_SLOTS.parent)
+    card = next(e for e in seed.entries if e.id == card_id)
+    return [c.reason for c in contradictions(card.conditions, extract_mentions(question, seed.slots))]
+
+
 def test_the_out_of_stock_email_card_needs_the_vendor_to_have_said_so() -> None:
     # Its question: "when a vendor sends an email confirming items are out of stock".
-    seed = load_knowledge(SHIPPED_SLOTS.parent)
-    card = next(e for e in seed.entries if e.id == "vendor-oos-email-cancellation")
-
-    def reasons(question: str) -> list[str]:
-        return [c.reason for c in contradictions(card.conditions,
-                                                 extract_mentions(question, seed.slots))]
-    assert reasons("site shows it out of stock but the vendor hasnt emailed us, cancel?") == [
+    card = "vendor-oos-email-cancellation"
+    assert seed_card_ruled_out(card, "site shows it out of stock but the vendor hasnt emailed us") == [
         "applies when the vendor's answer is confirmed; your question mentions pending"]
-    assert reasons("vendor emailed that the sku is out of stock") == []
+    assert seed_card_ruled_out(card, "vendor emailed that the sku is out of stock") == []
 
 
 def test_the_on_hold_card_applies_while_the_vendor_has_not_answered() -> None:
     # On-Hold is the status while a cancellation waits on the vendor: "PO has no items shipped,
     # vendor accepted the cancel" had been answered On-Hold at 0.92.
-    seed = load_knowledge(SHIPPED_SLOTS.parent)
-    on_hold = next(e for e in seed.entries if e.id == "po-status-cancel-before-shipping")
-    def reasons(question: str) -> list[str]:
-        return [c.reason for c in contradictions(on_hold.conditions,
-                                                 extract_mentions(question, seed.slots))]
-    assert reasons("PO has no items shipped, vendor accepted the cancel") == [
+    card = "po-status-cancel-before-shipping"
+    assert seed_card_ruled_out(card, "PO has no items shipped, vendor accepted the cancel") == [
         "applies when the vendor's answer is pending; your question mentions confirmed"]
-    assert reasons("cancel requested, PO already sent, vendor hasn't responded, nothing shipped") == []
+    assert seed_card_ruled_out(
+        card, "cancel requested, PO already sent, vendor hasn't responded, nothing shipped") == []

@@ -69,9 +69,9 @@ class Specificity:
             short_words, long_words = content_words(short), content_words(long)
             if not short_words or not long_words or short_words == long_words:
                 continue
-            for word, other in ((short_words, long_words), (long_words, short_words)):
-                if len(word) == 1:
-                    self._same.setdefault(next(iter(word)), []).append(frozenset(other))
+            for one, other in ((short_words, long_words), (long_words, short_words)):
+                if len(one) == 1:  # a single word: "pkg", "package"; not "PO Box"
+                    self._same.setdefault(next(iter(one)), []).append(frozenset(other))
 
     def candidates(self, question: str) -> int:
         """How many cards contain every content word of a short question (0 for a question
