@@ -106,6 +106,17 @@ class Answer:
             return self.best.confidence
         return self.alternatives[0].confidence if self.alternatives else 0.0
 
+    @property
+    def needs_detail(self) -> bool:
+        """Not answered because several entries fit and the question does not say which (a
+        vague one-liner, or two entries about equally close), rather than because none does."""
+        return not self.matched and self.ambiguous and self.out_of_scope is None
+
+
+# What an agent is told when an answer `needs_detail` (the chat says the same in chat.js).
+NEEDS_DETAIL = ("Several entries could fit and the question does not say which: add a detail "
+                "(the vendor, how long ago, the order's status) and ask again.")
+
 
 HIGH_CONFIDENCE = 0.8
 

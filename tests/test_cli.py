@@ -243,3 +243,14 @@ def test_backup_copies_the_live_query_log_and_the_knowledge(
     assert FeedbackStore(folder / "feedback.sqlite3").query(3).question == "cancel my order please"
     assert sorted(p.name for p in (folder / "knowledge").iterdir()) == sorted(
         p.name for p in tiny_settings.knowledge_dir.iterdir())
+
+
+def test_ask_for_a_question_several_cards_fit_asks_for_a_detail(run) -> None:  # type: ignore[no-untyped-def]
+    # Three cards hold "order": too vague to pick one (app.ranking.specificity).
+    result = run("ask", "order?", "--top-k", "1")
+    assert result.output == (
+        "Several entries could fit and the question does not say which: add a detail (the vendor, "
+        "how long ago, the order's status) and ask again.\n"
+        "No confident match (best guess 12%). Closest entries:\n"
+        "  - Customer wants to cancel an order  [cancel-order] 12%\n"
+    )

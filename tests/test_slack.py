@@ -764,6 +764,19 @@ def test_a_replayed_press_is_handled_once_and_foreign_payloads_are_refused(
     assert len(receiver.requests) == 1  # nothing sent outside Slack
 
 
+def test_a_question_several_cards_fit_asks_for_a_detail() -> None:
+    answer = Answer("PO status", False, None, True)
+    assert no_match_message(answer)["blocks"] == [
+        section("*No confident match* in the playbook for “PO status”."),
+        section("Several entries could fit and the question does not say which: add a detail "
+                "(the vendor, how long ago, the order's status) and ask again."),
+        section("Nothing in the playbook comes close."),
+    ]
+    # Named out of scope, it is not asked for a detail.
+    named = Answer("PO status", False, None, True, out_of_scope="po status of a gift card")
+    assert len(no_match_message(named)["blocks"]) == 3
+
+
 def test_a_question_the_playbook_marks_out_of_scope_is_named_as_such() -> None:
     answer = Answer("is the <b>office</b> open", False, None, False,
                     out_of_scope="is the <b>office</b> open today")

@@ -7,7 +7,7 @@ import json
 import click
 
 from app.cli.context import Context
-from app.records import Answer, confidence_band
+from app.records import NEEDS_DETAIL, Answer, confidence_band
 
 
 def render_answer(answer: Answer) -> str:
@@ -30,6 +30,8 @@ def render_answer(answer: Answer) -> str:
         if answer.out_of_scope is not None:
             lines.append(f"Not in the playbook: nearest to “{answer.out_of_scope}” "
                          "(out_of_scope.txt).")
+        if answer.needs_detail:
+            lines.append(NEEDS_DETAIL)
         lines.append(f"No confident match (best guess {answer.confidence:.0%}). Closest entries:")
     for match in answer.alternatives:
         lines.append(f"  - {match.entry.question}  [{match.entry.id}] {match.confidence:.0%}")

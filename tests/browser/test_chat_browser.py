@@ -105,6 +105,20 @@ def test_an_out_of_scope_question_shows_the_no_match_state(page: Page, live: Liv
     screenshot(page, "chat-no-match.png")
 
 
+def test_a_question_several_cards_fit_asks_for_a_detail(page: Page, live: Live) -> None:
+    expected = live.engine.ask("PO status")
+    assert (expected.matched, expected.ambiguous, expected.out_of_scope) == (False, True, None)
+
+    ask(page, "PO status")
+
+    card = page.locator("#conversation .card--nomatch").last
+    detail = ("Several entries could fit and the question does not say which: add a detail (the "
+              "vendor, how long ago, the order's status) and ask again.")
+    expect(card.locator(".nomatch-needs-detail")).to_have_text(detail)
+    expect(page.locator("#announcer")).to_have_text(
+        f"No confident match. {detail} {len(expected.alternatives)} closest entries suggested.")
+
+
 def test_a_question_the_playbook_marks_out_of_scope_is_refused_naming_the_line(
         page: Page, live: Live) -> None:
     line = "does the customer pay for return shipping"  # knowledge/out_of_scope.txt

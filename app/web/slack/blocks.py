@@ -11,7 +11,7 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-from app.records import Answer, Entry, Match, confidence_band
+from app.records import NEEDS_DETAIL, Answer, Entry, Match, confidence_band
 
 Message = dict[str, Any]
 Block = dict[str, Any]
@@ -104,6 +104,8 @@ def answer_message(answer: Answer, buttons: Buttons | None = None) -> Message:
 def no_match_message(answer: Answer, buttons: Buttons | None = None) -> Message:
     headline = f"*No confident match* in the playbook for “{escape_mrkdwn(answer.question)}”."
     blocks: list[Block] = [_section(headline), *_ruled_out(answer)]
+    if answer.needs_detail:
+        blocks.append(_section(NEEDS_DETAIL))
     if answer.out_of_scope is not None:
         blocks.append(_section("*Not in the playbook*: it is nearest to “"
                                f"{escape_mrkdwn(answer.out_of_scope)}”, a question the playbook "

@@ -20,6 +20,9 @@
   // below 1 in 10 is noise for the agent: it goes behind "Show more".
   const ALSO_CLOSE_MIN = 0.10;
   const SHORTCUT = "Alt+C";
+  // app.records.NEEDS_DETAIL: a question not answered because several cards fit it.
+  const NEEDS_DETAIL = "Several entries could fit and the question does not say which: add a " +
+    "detail (the vendor, how long ago, the order's status) and ask again.";
   let uniqueId = 0;
 
   function nextId(prefix) {
@@ -454,6 +457,9 @@
     card.appendChild(el("p", "nomatch-text",
       "The playbook has no entry that clearly answers this, so there is no answer to send. " +
       "Check with a lead, or open one of the closest entries if it really fits."));
+    if (answer.ambiguous && !answer.out_of_scope) {  // app.records.Answer.needs_detail
+      card.appendChild(el("p", "nomatch-text nomatch-needs-detail", NEEDS_DETAIL));
+    }
     if (answer.ruled_out.length) card.appendChild(ruledOutBlock(answer.ruled_out));
     if (answer.out_of_scope) {
       card.appendChild(el("p", "nomatch-text nomatch-out-of-scope", "Not in the playbook: it is nearest to “" +
@@ -489,7 +495,8 @@
     if (!answer.matched) {
       const reason = answer.ruled_out.length
         ? " The closest card does not apply: it " + answer.ruled_out[0].reason + "."
-        : answer.out_of_scope ? " The playbook marks this question as one it does not answer." : "";
+        : answer.out_of_scope ? " The playbook marks this question as one it does not answer."
+        : answer.ambiguous ? " " + NEEDS_DETAIL : "";
       announce("No confident match." + reason + " " + answer.alternatives.length +
                " closest entries suggested.");
       return;
