@@ -66,15 +66,30 @@ def test_an_ambiguous_answer_never_shows_high_confidence() -> None:
 
 def test_no_card_of_a_vague_question_claims_more_than_its_share() -> None:
     # Five cards contain every word of the question: none is answered, none claims over 1/5.
+    five = ("a", "b", "x", "y", "z")
     answer = to_answer("q", [Scored(A, 0.5, "t"), Scored(B, 0.49, "t")], CALIBRATION, 2,
-                       candidates=5)
+                       vague=five)
     assert (answer.matched, answer.ambiguous) == (False, True)
     assert [round(m.confidence, 4) for m in answer.alternatives] == [0.2, 0.2]
     # A share of two cards is the threshold itself: a question not answered stays below it.
     answer = to_answer("q", [Scored(A, 0.95, "t"), Scored(B, 0.7, "t")], CALIBRATION, 2,
-                       candidates=2)
+                       vague=("a", "b"))
     assert (answer.matched, [round(m.confidence, 4) for m in answer.alternatives]) == (
-        False, [0.49, 0.0003])
+        False, [0.49, 0.49])
+
+
+def test_the_cards_a_vague_question_cannot_tell_apart_are_suggested_first_and_alike() -> None:
+    # C is ranked second but does not hold the question's words; B, ranked third, does.
+    ranked = [Scored(A, 0.9, "t"), Scored(C, 0.8, "t"), Scored(B, 0.6, "t")]
+    answer = to_answer("q", ranked, CALIBRATION, 3, vague=("a", "b"))
+    assert [(m.entry.id, round(m.confidence, 4)) for m in answer.alternatives] == [
+        ("a", 0.49), ("b", 0.49), ("c", 0.0059)]
+    # Far from every card, they are as unlikely as the top one.
+    far = [Scored(A, 0.3, "t"), Scored(B, 0.29, "t")]
+    top = to_matches(far, CALIBRATION)[0].confidence
+    assert round(top, 4) == 0.1301
+    assert [m.confidence for m in to_answer("q", far, CALIBRATION, 2, vague=("a", "b")).alternatives] == [
+        top, top]
 
 
 def test_a_question_stating_a_ruled_out_cards_circumstances_is_not_answered_by_another() -> None:

@@ -363,14 +363,14 @@ class Engine:
         corrected = state.speller.correct(text)
         mentions = extract_mentions(corrected, state.knowledge.slots)
         calibration = state.index.manifest.calibration
-        candidates = state.specificity.candidates(corrected)
+        vague = state.specificity.cards(corrected)
         def answer(texts: list[str]) -> list[Answer]:
             vectors = self.embedder.encode([state.glossary.expand(t) for t in texts])
             # The decision (ambiguity, a ruled-out top card's runner-up) looks past the
             # alternatives shown: how many a caller wants to see must not change the answer.
             depth = max(alternatives, DECISION_DEPTH) + 1
             return [to_answer(text, state.ranker.rank(vector, depth, tags), calibration,
-                              alternatives, mentions, candidates,
+                              alternatives, mentions, vague,
                               state.out_of_scope.nearest(vector))
                     for vector in vectors]
 

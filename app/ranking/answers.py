@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import replace
 
 from app.knowledge.conditions import Mention, contradictions, met
@@ -37,7 +37,8 @@ def to_matches(ranked: Sequence[Scored], calibration: Calibration) -> list[Match
 
 def to_answer(
     question: str, ranked: Sequence[Scored], calibration: Calibration, alternatives: int,
-    mentions: tuple[Mention, ...] = (), candidates: int = 0, out_of_scope: Nearest | None = None,
+    mentions: tuple[Mention, ...] = (), vague: Collection[str] = (),
+    out_of_scope: Nearest | None = None,
 ) -> Answer:
     """The best entry that applies, if it is confident enough.
 
@@ -49,9 +50,10 @@ def to_answer(
     Ambiguity and confidence agree: two entries within `ambiguity_margin` make an answer
     ambiguous, and an ambiguous answer is shown at most at AMBIGUOUS_MAX, below the high band
     (the calibrated confidence alone called "tracking not updated" 93 % sure between two
-    tracking cards). A question short enough that `candidates` >= 2 cards contain all of its
-    words (app.ranking.specificity) cannot pick one: it is not answered, and its closest cards
-    are suggested at most 1 / candidates each, below the threshold.
+    tracking cards). A question short enough that k >= 2 cards (`vague`, their ids) contain all
+    of its words (app.ranking.specificity) cannot pick one: it is not answered, and those cards
+    come first among the suggestions, all at the top card's confidence but at most 1/k (and
+    below the threshold: two cards' share shows as 0.49); no other card claims more.
 
     A question nearer a line of out_of_scope.txt (`out_of_scope`) than to any card's text is
     not answered either: the line is named, and the closest cards are suggested below the
@@ -69,11 +71,12 @@ def to_answer(
     eligible = _off_subject(eligible, ruled_out, ranked, mentions, calibration)
     best = eligible[0]
     close = len(eligible) > 1 and best.score - eligible[1].score < calibration.ambiguity_margin
-    ambiguous = close or candidates >= 2
-    if candidates >= 2:  # none of the cards it names can claim more than its share, and it is
-        # not answered, so neither claims the threshold (a share of two cards is exactly 0.5)
-        share = min(1.0 / candidates, max(0.0, calibration.threshold - 0.01))
-        eligible = [replace(m, confidence=min(m.confidence, share)) for m in eligible]
+    ambiguous = close or len(vague) >= 2
+    if len(vague) >= 2:  # the question cannot tell these cards apart: each gets the same share
+        share = min(1.0 / len(vague), max(0.0, calibration.threshold - 0.01), best.confidence)
+        eligible = sorted((replace(m, confidence=share if m.entry.id in vague
+                                   else min(m.confidence, share)) for m in eligible),
+                          key=lambda m: m.entry.id not in vague)
     if close and eligible[0].confidence > AMBIGUOUS_MAX:
         eligible[0] = replace(eligible[0], confidence=AMBIGUOUS_MAX)
     best = eligible[0]
@@ -82,7 +85,7 @@ def to_answer(
         capped = [replace(m, confidence=min(m.confidence, below)) for m in eligible]
         return Answer(question, False, None, ambiguous, tuple(capped[:alternatives]),
                       tuple(ruled_out), out_of_scope=out_of_scope.line)
-    if best.confidence >= calibration.threshold and candidates < 2:
+    if best.confidence >= calibration.threshold and len(vague) < 2:
         return Answer(question, True, best, ambiguous, tuple(eligible[1 : 1 + alternatives]),
                       tuple(ruled_out))
     return Answer(question, False, None, ambiguous, tuple(eligible[:alternatives]),

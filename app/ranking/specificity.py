@@ -76,15 +76,21 @@ class Specificity:
     def candidates(self, question: str) -> int:
         """How many cards contain every content word of a short question (0 for a question
         longer than MAX_WORDS content words, or with none, or one the knowledge holds)."""
+        return len(self.cards(question))
+
+    def cards(self, question: str) -> frozenset[str]:
+        """The ids of the cards that contain every content word of a short question (none for a
+        question longer than MAX_WORDS content words, or with none, or one the knowledge
+        holds)."""
         words = content_words(question)
         if not words or len(words) > MAX_WORDS:
-            return 0
+            return frozenset()
         cards = frozenset.intersection(*(self._using(word) for word in words))
         key = question_key(question)
         # A card holding the question as a phrasing holds all its words: it is among `cards`.
         if any(key in self._phrasings(i) for i in cards):
-            return 0
-        return len(cards)
+            return frozenset()
+        return frozenset(self._entries[i].id for i in cards)
 
     def _using(self, word: str) -> frozenset[int]:
         """The cards whose question, answer, alternates or extra text use the word, or all the
