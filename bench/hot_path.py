@@ -162,7 +162,7 @@ def engine_section(engine: Any, old: dict[str, types.ModuleType], rounds: int,
     vectors = [engine.embedder.encode([t])[0] for t in expanded]
     slots = state.knowledge.slots
     mentions = [extract_mentions(t, slots) for t in corrected]
-    candidates = [state.specificity.candidates(t) for t in corrected]
+    vague = [state.specificity.cards(t) for t in corrected]
     ranked = [state.ranker.rank(v, 4) for v in vectors]
     calibration = state.index.manifest.calibration
     real_encoder = engine.embedder
@@ -200,12 +200,12 @@ def engine_section(engine: Any, old: dict[str, types.ModuleType], rounds: int,
         "clean_question": over(questions, lambda q: clean_question(q, 10_000)),
         "speller.correct": over(texts, state.speller.correct),
         "extract_mentions": over(corrected, lambda t: extract_mentions(t, slots)),
-        "specificity.candidates": over(corrected, state.specificity.candidates),
+        "specificity.cards": over(corrected, state.specificity.cards),
         "windows": over(corrected, windows),
         "glossary.expand": over(corrected, state.glossary.expand),
         "ranker.rank (depth 4)": over(vectors, lambda v: state.ranker.rank(v, 4)),
         "to_answer": over(list(n), lambda i: to_answer(texts[i], ranked[i], calibration, 3,
-                                                      mentions[i], candidates[i])),
+                                                      mentions[i], vague[i])),
         "encode (real encoder)": over(expanded, lambda t: real_encoder.encode([t])),
     }, rounds)
     timed = {name: min(s) for name, s in stages.items()}
