@@ -60,7 +60,7 @@ def _between_dates(question: str) -> list[Span]:
     for m in _DATE.finditer(question):
         month, day = (m["month"], m["day"]) if m["month"] else (m["month2"], m["day2"])
         dates += _day_of_year(_month_number(month), int(re.sub(r"\D", "", day)), m)
-    for m in _DIGIT_DATE.finditer(question):
+    for m in _DIGIT_DATE.finditer(question) if "/" in question else ():
         dates += _day_of_year(int(m["month"]), int(m["day"]), m)
     if len({day for day, _ in dates}) < 2:
         return []

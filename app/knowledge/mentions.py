@@ -103,11 +103,14 @@ def _durations(question: str, slot: Slot) -> list[tuple[int, Mention]]:
     if not dates:  # two days named say exactly how long; a weekday alone gives a range
         found += [(m.start(), Mention(slot.name, 24.0, m[0], (13.0 if m["last"] else 7.0) * 24))
                   for m in _WEEKDAY.finditer(question)]
-        found += [(m.start(), Mention(slot.name, 8 * 24.0, m[0], 15 * 24.0))
-                  for m in _WEEKDAY_BEFORE_LAST.finditer(question)]
-        found += [(m.start(), Mention(slot.name, 24.0, m[0], (13.0 if m["last"] else 8.0) * 24))
-                  for m in _WEEKEND.finditer(question)
-                  if not _FUTURE_BEFORE.search(question, 0, m.start())]
+        folded = question.casefold()  # most questions name neither: skip their patterns
+        if "before last" in folded:
+            found += [(m.start(), Mention(slot.name, 8 * 24.0, m[0], 15 * 24.0))
+                      for m in _WEEKDAY_BEFORE_LAST.finditer(question)]
+        if "weekend" in folded:
+            found += [(m.start(), Mention(slot.name, 24.0, m[0], (13.0 if m["last"] else 8.0) * 24))
+                      for m in _WEEKEND.finditer(question)
+                      if not _FUTURE_BEFORE.search(question, 0, m.start())]
     if not _ANY_UNIT.search(question):  # most questions name no time unit: skip the long pattern
         return found
     for m in _DURATION.finditer(question):
