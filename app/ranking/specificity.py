@@ -73,11 +73,6 @@ class Specificity:
                 if len(one) == 1:  # a single word: "pkg", "package"; not "PO Box"
                     self._same.setdefault(next(iter(one)), []).append(frozenset(other))
 
-    def candidates(self, question: str) -> int:
-        """How many cards contain every content word of a short question (0 for a question
-        longer than MAX_WORDS content words, or with none, or one the knowledge holds)."""
-        return len(self.cards(question))
-
     def cards(self, question: str) -> frozenset[str]:
         """The ids of the cards that contain every content word of a short question (none for a
         question longer than MAX_WORDS content words, or with none, or one the knowledge
